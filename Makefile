@@ -1,0 +1,46 @@
+# Cardiowatch: every target sets up what it needs first (virtualenv, dependencies, services).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint format bench bench-spine bench-qrs system-deps clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "Python 3.11 is required (found $$($(PYTHON) --version)); set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: this version resolves to the CPU build, not several GB of CUDA.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+system-deps:
+	@scripts/ensure-system-deps
+
+demo: $(STAMP) system-deps  ## the whole service on this machine, live in the terminal
+	$(BIN)/cardiowatch up
+
+test: $(STAMP) system-deps lint  ## lint, then unit and integration tests (real broker and Redis)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: bench-qrs bench-spine  ## every benchmark (minutes, not a test)
+
+bench-qrs: $(STAMP)
+	$(BIN)/python benchmarks/bench_qrs.py
+
+bench-spine: $(STAMP) system-deps
+	$(BIN)/python benchmarks/bench_spine.py --patients 200 --speed 1 --duration 300
+
+clean:
+	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from cardiowatch.cli import main
+
+main()

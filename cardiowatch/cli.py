@@ -1,0 +1,189 @@
+"""The ``cardiowatch`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from cardiowatch.settings import Settings
+
+DEMO_RECORDS = ("100", "119", "200", "208", "210", "233")
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return settings
+
+
+@click.group()
+def main() -> None:
+    """Cardiowatch: real-time cardiac monitoring on Kafka."""
+
+
+@main.command("settings")
+def settings_cmd() -> None:
+    """Print every setting: environment variable, value in force, meaning."""
+    current = Settings.from_env()
+    for env, _default, doc in Settings.documentation():
+        value = getattr(current, env.removeprefix("CARDIOWATCH_").lower())
+        click.echo(f"{env}={value!r}\n    {doc}")
+
+
+@main.command()
+def worker() -> None:
+    """Run one stream worker (faust) with /metrics."""
+    from streams.worker import run_worker
+
+    run_worker(_settings())
+
+
+def _simulate_options(f: click.decorators.FC) -> click.decorators.FC:
+    options = [
+        click.option("--records", default="", help="Comma-separated MIT-BIH records (default: a demo set)."),
+        click.option("--patients", type=int, default=None, help="Virtual patients from records (default: one per record)."),
+        click.option("--synthetic", type=int, default=0, help="Additional synthetic patients."),
+        click.option("--event", "events", multiple=True, help="Synthetic event KIND@START_S:DURATION_S[:VALUE], e.g. asystole@20:8."),
+        click.option("--speed", type=float, default=1.0, help="1 = real time, 10 = ten times faster, 0 = as fast as possible."),
+        click.option("--loop/--no-loop", default=True, help="Start records again at their end."),
+        click.option("--duration", "duration_s", type=float, default=None, help="Seconds of signal to send (default: until stopped)."),
+        click.option("--seed", type=int, default=0, help="Seed of the synthetic patients."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _simulate_argv(**kw: object) -> list[str]:
+    argv: list[str] = []
+    for name, value in kw.items():
+        flag = (
+            "--" + name.replace("_s", "").replace("_", "-")
+            if name == "duration_s"
+            else "--" + name.replace("_", "-")
+        )
+        if value is None or value == "" or value == ():
+            continue
+        if name == "loop":
+            argv.append("--loop" if value else "--no-loop")
+        elif name == "events":
+            for e in value:  # type: ignore[attr-defined]
+                argv += ["--event", str(e)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+@main.command()
+@_simulate_options
+def simulate(
+    records: str, patients: int | None, synthetic: int, events: tuple[str, ...], speed: float,
+    loop: bool, duration_s: float | None, seed: int,
+) -> None:  # fmt: skip
+    """Replay records (and synthetic patients) into the ECG samples topic."""
+    from simulators.build import build_patients
+    from simulators.patients import run_replay
+
+    settings = _settings()
+    if not settings.kafka_url:
+        raise click.UsageError("set CARDIOWATCH_KAFKA_URL (or use 'cardiowatch up')")
+    vps = build_patients(settings, records=records, n_record_patients=patients, n_synthetic=synthetic,
+                         events=events, loop=loop, seed=seed, default_records=DEMO_RECORDS)  # fmt: skip
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop_ = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop_.add_signal_handler(sig, stop.set)
+        stats = await run_replay(settings, vps, speed=speed, duration_s=duration_s, stop=stop)
+        click.echo(
+            f"sent {stats.chunks_sent} chunks, {stats.samples_sent} samples in {stats.elapsed_s:.1f} s"
+        )
+
+    asyncio.run(go())
+
+
+@main.command()
+@_simulate_options
+@click.option(
+    "--for", "run_for_s", type=float, default=None, help="Stop after this many wall-clock seconds."
+)
+@click.option(
+    "--log-dir",
+    type=click.Path(path_type=Path),
+    default=Path("out/up"),
+    help="Where service logs go.",
+)
+def up(
+    records: str, patients: int | None, synthetic: int, events: tuple[str, ...], speed: float,
+    loop: bool, duration_s: float | None, seed: int, run_for_s: float | None, log_dir: Path,
+) -> None:  # fmt: skip
+    """Start broker, Redis, worker and simulator, and show patients and alerts live."""
+    from cardiowatch.up import run_up
+
+    settings = _settings()
+    if synthetic == 0 and not events:
+        synthetic, events = 2, ("asystole@25:8", "tachycardia@40:30:160")
+    argv = _simulate_argv(records=records, patients=patients, synthetic=synthetic, events=events,
+                          speed=speed, loop=loop, duration_s=duration_s, seed=seed)  # fmt: skip
+    sys.exit(run_up(settings, argv, log_dir=log_dir, duration_s=run_for_s))
+
+
+@main.group()
+def analyze() -> None:
+    """Offline twins of the stream (same stage code)."""
+
+
+@analyze.command("ecg")
+@click.argument("record", type=click.Path(path_type=Path))
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where to write the result.",
+)
+def analyze_ecg(record: Path, json_out: Path) -> None:
+    """Detect beats and alarms in a WFDB RECORD (path without extension, or a mitdb name)."""
+    from streams.offline import analyze_record
+
+    settings = _settings()
+    path = (
+        record
+        if record.with_suffix(".hea").exists()
+        else Path(settings.data_dir) / "mitdb" / record
+    )
+    if not path.with_suffix(".hea").exists():
+        raise click.UsageError(f"no WFDB header for {record} (looked at {path}.hea)")
+    result = analyze_record(path, chunk_s=settings.chunk_s, mains_hz=settings.mains_hz)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result))
+    click.echo(
+        f"{result['record']}: {len(result['beats'])} beats, {len(result['alarms'])} alarms -> {json_out}"
+    )
+
+
+@main.group()
+def data() -> None:
+    """Datasets."""
+
+
+@data.command("fetch")
+@click.argument("database", type=click.Choice(["mitdb"]))
+def data_fetch(database: str) -> None:
+    """Download DATABASE from PhysioNet into CARDIOWATCH_DATA (needs internet)."""
+    import wfdb
+
+    target = Path(_settings().data_dir) / database
+    target.mkdir(parents=True, exist_ok=True)
+    click.echo(f"downloading {database} from PhysioNet into {target} ...")
+    wfdb.dl_database(database, dl_dir=str(target))
+    click.echo("done")

@@ -1,0 +1,133 @@
+"""The one settings object of the service.
+
+Every field has a default, an environment variable (``CARDIOWATCH_<FIELD>``) and a line of
+documentation; nothing else in the code base hard-codes a host, a port or a topic name.
+``cardiowatch settings`` prints the table below with the values in force.
+
+Examples
+--------
+>>> s = Settings.from_env({"CARDIOWATCH_CHUNK_S": "0.5"})
+>>> s.chunk_s
+0.5
+>>> s.topic_ecg
+'signals.ecg'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "CARDIOWATCH_"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+def default_data_dir() -> str:
+    """``../shared/data`` beside the checkout when it exists, else ``~/.cache/cardiowatch/data``."""
+    shared = _REPO_ROOT.parent / "shared" / "data"
+    if shared.is_dir():
+        return str(shared)
+    return str(Path.home() / ".cache" / "cardiowatch" / "data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; build with :meth:`from_env`."""
+
+    kafka_url: str = _setting(
+        "", "Kafka bootstrap servers (host:port[,host:port]); empty = start the embedded broker."
+    )
+    redis_url: str = _setting("", "Redis URL (redis://host:port/db); empty = start redis-server.")
+    broker_compat: str = _setting(
+        "auto",
+        "Broker quirks to design around: 'tansu' (one-record producer batches so table "
+        "recovery stays exact), 'kafka' (none), 'auto' = 'tansu' for the embedded broker.",
+    )
+    data_dir: str = _setting(default_data_dir(), "Directory holding mitdb/, pascal/, ...")
+    app_id: str = _setting("cardiowatch", "Faust application id (consumer group, table prefix).")
+    partitions: int = _setting(4, "Partitions of every patient-keyed topic.")
+    topic_ecg: str = _setting("signals.ecg", "ECG sample chunks, keyed by patient id.")
+    topic_annotations: str = _setting(
+        "signals.ecg.annotations", "Reference beat annotations of replayed records."
+    )
+    topic_beats: str = _setting("beats.ecg", "Detected beats, one batch per processed chunk.")
+    topic_vitals: str = _setting("vitals", "Per-patient vitals (heart rate, signal state).")
+    topic_alerts: str = _setting("alerts", "Alarm lifecycle events (raise, update, end).")
+    topic_dead_letters: str = _setting("deadletters", "Messages the worker could not process.")
+    chunk_s: float = _setting(1.0, "Length of one sample chunk in seconds.")
+    max_chunk_bytes: int = _setting(1_048_576, "Chunks larger than this are dead-lettered.")
+    mains_hz: float = _setting(60.0, "Power-line frequency removed by the notch filter (50 or 60).")
+    metrics_port: int = _setting(9464, "Port of the worker's Prometheus /metrics; 0 = any free.")
+    metrics_host: str = _setting("127.0.0.1", "Address /metrics listens on.")
+    session_timeout_s: float = _setting(6.0, "Consumer-group session timeout in seconds.")
+    worker_data_dir: str = _setting(
+        str(Path.home() / ".cache" / "cardiowatch" / "worker"), "Faust's local data directory."
+    )
+    redis_alerts_stream: str = _setting("cw:alerts", "Redis stream that every alert is added to.")
+    redis_alerts_maxlen: int = _setting(100_000, "Approximate length cap of the alert stream.")
+    redis_key_prefix: str = _setting("cw:", "Prefix of every Redis key the service writes.")
+    log_level: str = _setting("WARNING", "Log level of the worker and simulator.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``CARDIOWATCH_*`` variables, then apply ``overrides`` (keyword = field name)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.type, raw, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def tansu_compat(self) -> bool:
+        """Whether the Tansu broker quirks apply (see ``broker_compat``)."""
+        if self.broker_compat == "auto":
+            return not self.kafka_url
+        return self.broker_compat == "tansu"
+
+    @property
+    def chunk_topics(self) -> tuple[str, ...]:
+        """Every patient-keyed topic the service reads or writes."""
+        return (
+            self.topic_ecg,
+            self.topic_annotations,
+            self.topic_beats,
+            self.topic_vitals,
+            self.topic_alerts,
+            self.topic_dead_letters,
+        )
+
+    @staticmethod
+    def documentation() -> list[tuple[str, str, str]]:
+        """``(environment variable, default, doc)`` for every field."""
+        return [
+            (ENV_PREFIX + f.name.upper(), repr(f.default), f.metadata["doc"])
+            for f in dataclasses.fields(Settings)
+        ]
+
+
+def _coerce(type_name: Any, raw: str, name: str) -> Any:
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "str")
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

@@ -1,0 +1,122 @@
+"""One patient's ECG monitor: beat detection, heart rate and alarms, as one streaming stage.
+
+This is the single object that the stream worker and the offline twin (``cardiowatch analyze
+ecg``) feed chunk by chunk, so both produce identical beats and alarms.
+
+Examples
+--------
+>>> import numpy as np
+>>> monitor = EcgMonitor(360.0, n_leads=1)
+>>> update = monitor.process(np.zeros((360, 1)))
+>>> update.end_sample
+360
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from models.ecg import Beat, EcgBeatPipeline
+from models.rhythm import AlarmEvent, RhythmMonitor
+
+DETECTOR_VERSION = "cw-qrs-1"
+
+
+@dataclass(frozen=True)
+class MonitorUpdate:
+    """What became final while processing one chunk."""
+
+    end_sample: int
+    beats: list[Beat] = field(default_factory=list)
+    heart_rate_bpm: float | None = None
+    signal_ok: bool = True
+    alarms: list[AlarmEvent] = field(default_factory=list)
+
+
+class EcgMonitor:
+    """Band-pass, QRS detection, heart rate, signal-loss and rhythm alarms for one patient.
+
+    Parameters
+    ----------
+    fs_hz
+        Sampling rate of the incoming chunks.
+    n_leads
+        Number of leads per sample row.
+    mains_hz
+        Power-line frequency removed by the notch filter.
+    start_index
+        Absolute index of the first sample this monitor will see.
+    """
+
+    def __init__(
+        self, fs_hz: float, *, n_leads: int, mains_hz: float = 60.0, start_index: int = 0
+    ) -> None:
+        self.fs_hz = fs_hz
+        self.n_leads = n_leads
+        self.mains_hz = mains_hz
+        self.start_index = start_index
+        self.reset()
+
+    @property
+    def latency_samples(self) -> int:
+        """Look-ahead of the beat detector (alarms add none)."""
+        return self._beats.latency_samples
+
+    def reset(self) -> None:
+        """Forget everything; equal to a fresh monitor."""
+        self._beats = EcgBeatPipeline(
+            self.fs_hz, self.n_leads, mains_hz=self.mains_hz, start_index=self.start_index
+        )
+        # The rhythm monitor counts samples from 0; this class shifts its events by start_index.
+        self._rhythm = RhythmMonitor(
+            self.fs_hz, n_leads=self.n_leads, beat_latency_samples=self._beats.latency_samples
+        )
+        self._end = self.start_index
+
+    def process(self, x_mv: npt.NDArray[np.floating]) -> MonitorUpdate:
+        """Consume samples in mV, shape ``(n_samples, n_leads)``."""
+        x = np.asarray(x_mv, dtype=np.float64).reshape(-1, self.n_leads)
+        beats = self._beats.process(x)
+        rhythm = self._rhythm.process(x, self._relative(beats))
+        self._end += len(x)
+        return MonitorUpdate(
+            end_sample=self._end,
+            beats=beats,
+            heart_rate_bpm=rhythm.heart_rate_bpm,
+            signal_ok=rhythm.signal_ok,
+            alarms=self._absolute(rhythm.alarms),
+        )
+
+    def _relative(self, beats: list[Beat]) -> list[Beat]:
+        if self.start_index == 0:
+            return beats
+        return [replace(b, sample_index=b.sample_index - self.start_index) for b in beats]
+
+    def _absolute(self, alarms: list[AlarmEvent]) -> list[AlarmEvent]:
+        k = self.start_index
+        if k == 0:
+            return list(alarms)
+        return [
+            replace(
+                a,
+                onset_sample=a.onset_sample + k,
+                end_sample=None if a.end_sample is None else a.end_sample + k,
+                sample_index=a.sample_index + k,
+            )
+            for a in alarms
+        ]
+
+    def flush(self) -> MonitorUpdate:
+        """End the record: pending beats, and every open alarm ended."""
+        beats = self._beats.flush()
+        final = self._rhythm.flush(self._relative(beats))
+        return MonitorUpdate(
+            end_sample=self._end,
+            beats=beats,
+            heart_rate_bpm=final.heart_rate_bpm,
+            signal_ok=final.signal_ok,
+            alarms=self._absolute(final.alarms),
+        )

@@ -1,0 +1,1 @@
+"""Virtual patients: replay WFDB records and synthetic ECG into Kafka."""

@@ -1,0 +1,1 @@
+"""Stream processing: the faust worker, its per-patient processing and its sinks."""

@@ -1,0 +1,233 @@
+"""The faust application: topics, the per-patient table and the ECG agent.
+
+Only the worker entry point (``cardiowatch worker``) builds the app, through
+:func:`create_app`; nothing else imports a faust app object.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from cardiowatch.metrics import WorkerMetrics
+from cardiowatch.schemas import DeadLetter, SampleChunk, SchemaError
+from cardiowatch.settings import Settings
+from streams.processor import ChunkOutputs, PatientState, process_chunk
+from streams.redis_sink import RedisSink
+
+log = logging.getLogger(__name__)
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    """faust settings derived from ours, including the broker-compatibility ones.
+
+    With ``broker_compat='tansu'`` every producer batch holds one record: Tansu answers
+    ListOffsets(latest) with the base offset of the last batch + 1, so a changelog written in
+    multi-record batches looks shorter than it is and faust's table recovery stops early,
+    silently losing per-patient state after a rebalance. Tansu also fails aiokafka's
+    InitProducerId, so the guarantee stays at-least-once (results are de-duplicated downstream).
+    """
+    config: dict[str, Any] = {
+        "broker": f"kafka://{settings.kafka_url}",
+        "store": "memory://",
+        "web_enabled": False,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": 1,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": max(settings.session_timeout_s / 6.0, 0.5),
+        "processing_guarantee": "at_least_once",
+        "consumer_auto_offset_reset": "earliest",
+        "datadir": str(Path(settings.worker_data_dir)),
+        "table_standby_replicas": 0,
+        "producer_max_request_size": max(settings.max_chunk_bytes * 2, 1_048_576),
+        "consumer_max_fetch_size": max(settings.max_chunk_bytes * 4, 4_194_304),
+    }
+    if settings.tansu_compat:
+        config["producer_max_batch_size"] = 1
+    return config
+
+
+class EcgHandler:
+    """Handles one ECG chunk message: decode, process, publish, count."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        table: Any,
+        topics: dict[str, faust.TopicT],
+        sink: RedisSink,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.settings = settings
+        self.table = table
+        self.topics = topics
+        self.sink = sink
+        self.metrics = metrics
+        self._cache: dict[bytes, tuple[bytes, PatientState]] = {}
+
+    async def handle(
+        self, key: bytes | None, value: bytes, topic: str, partition: int, offset: int
+    ) -> None:
+        """Process one message; a bad one is dead-lettered and the stream goes on."""
+        m = self.metrics
+        t0 = time.perf_counter()
+        try:
+            chunk = SampleChunk.decode(value, max_bytes=self.settings.max_chunk_bytes)
+            if key is not None and key != chunk.patient_id.encode():
+                raise SchemaError("invalid_field", "message key differs from patient_id")
+        except SchemaError as error:
+            await self.dead_letter(error, key, value, topic, partition, offset)
+            return
+        t1 = time.perf_counter()
+        m.stage_seconds.labels(stage="decode").observe(t1 - t0)
+
+        table_key = chunk.patient_id.encode()
+        state = self.load_state(table_key)
+        try:
+            result = process_chunk(state, chunk, mains_hz=self.settings.mains_hz)
+        except Exception as exc:  # a stage bug must not stop the worker
+            log.exception("processing failed (%s)", type(exc).__name__)
+            error = SchemaError("processing_error", type(exc).__name__)
+            await self.dead_letter(error, key, value, topic, partition, offset)
+            return
+        t2 = time.perf_counter()
+        m.stage_seconds.labels(stage="detect").observe(t2 - t1)
+        m.chunks.labels(outcome=result.outcome).inc()
+        if result.error is not None:
+            await self.dead_letter(result.error, key, value, topic, partition, offset)
+            return
+        assert result.outputs is not None and result.state is not None
+        if result.restarted:
+            m.discontinuities.inc()
+        await self.publish(chunk, result.outputs)
+        if result.outcome == "processed":
+            m.samples.inc(chunk.n_samples)
+            if result.outputs.beats is not None:
+                for beat in result.outputs.beats.beats:
+                    m.beats.labels(label=beat.label or "none").inc()
+            for alert in result.outputs.alerts:
+                m.alerts.labels(alert.alarm_type, alert.priority, alert.state).inc()
+            # Assigning the value writes the table's changelog; faust flushes the producer
+            # (outputs and changelog) before it commits the source offset.
+            self.store_state(table_key, result.state)
+            m.patients.set(len(self.table))
+        t3 = time.perf_counter()
+        m.stage_seconds.labels(stage="publish").observe(t3 - t2)
+        if chunk.sent_unix_s > 0:
+            m.end_to_end_seconds.observe(max(0.0, time.time() - chunk.sent_unix_s))
+
+    def load_state(self, key: bytes) -> PatientState | None:
+        """The patient's state: the cached object while the table still holds what we wrote.
+
+        The table keeps pickled bytes (written to its changelog on every assignment). After a
+        recovery or a rebalance the table holds other bytes objects, so the cache misses and the
+        state is unpickled from what the table recovered.
+        """
+        raw = self.table.get(key)
+        if raw is None:
+            self._cache.pop(key, None)
+            return None
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        state: PatientState = pickle.loads(raw)  # our own changelog, written only by workers
+        self._cache[key] = (raw, state)
+        return state
+
+    def store_state(self, key: bytes, state: PatientState) -> None:
+        """Write the state to the table (and so to its changelog)."""
+        raw = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        self.table[key] = raw
+        self._cache[key] = (raw, state)
+
+    async def publish(self, chunk: SampleChunk, outputs: ChunkOutputs) -> None:
+        """Send the chunk's results to Kafka and Redis."""
+        key = chunk.patient_id.encode()
+        if outputs.beats is not None:
+            await self.topics["beats"].send(key=key, value=outputs.beats.encode())
+        await self.topics["vitals"].send(key=key, value=outputs.vitals.encode())
+        for alert in outputs.alerts:
+            await self.topics["alerts"].send(key=key, value=alert.encode())
+        try:
+            await self.sink.write(outputs.vitals, outputs.alerts)
+        except (RedisError, OSError) as exc:
+            self.metrics.redis_errors.inc()
+            log.warning("redis write failed (%s)", type(exc).__name__)
+
+    async def dead_letter(
+        self,
+        error: SchemaError,
+        key: bytes | None,
+        value: bytes,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> None:
+        """Send the message to the dead-letter topic, count it, log the reason (no payload)."""
+        self.metrics.dead_letters.labels(reason=error.reason).inc()
+        if error.reason != "duplicate":
+            self.metrics.chunks.labels(outcome="rejected").inc()
+        log.warning(
+            "dead letter: %s (topic %s partition %d offset %d)",
+            error.reason,
+            topic,
+            partition,
+            offset,
+        )
+        letter = DeadLetter.for_payload(
+            error, value, topic=topic, partition=partition, offset=offset, time_unix_s=time.time()
+        )
+        await self.topics["dead_letters"].send(key=key or b"", value=letter.encode())
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+    """Build the worker's faust app on ``settings`` with metrics on ``registry``."""
+    app = faust.App(settings.app_id, **faust_config(settings))
+    raw: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    ecg_topic = app.topic(settings.topic_ecg, partitions=settings.partitions, **raw)
+    topics = {
+        "beats": app.topic(settings.topic_beats, partitions=settings.partitions, **raw),
+        "vitals": app.topic(settings.topic_vitals, partitions=settings.partitions, **raw),
+        "alerts": app.topic(settings.topic_alerts, partitions=settings.partitions, **raw),
+        "dead_letters": app.topic(
+            settings.topic_dead_letters, partitions=settings.partitions, **raw
+        ),
+    }
+    table = app.Table(
+        "patients",
+        default=None,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    metrics = WorkerMetrics(registry if registry is not None else CollectorRegistry())
+    redis = Redis.from_url(settings.redis_url)
+    sink = RedisSink(
+        redis,
+        prefix=settings.redis_key_prefix,
+        alerts_stream=settings.redis_alerts_stream,
+        alerts_maxlen=settings.redis_alerts_maxlen,
+    )
+    handler = EcgHandler(settings, table, topics, sink, metrics)
+
+    @app.agent(ecg_topic, name="ecg")
+    async def process_ecg(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            await handler.handle(event.key, event.value, msg.topic, msg.partition, msg.offset)
+
+    app.cardiowatch_handler = handler  # type: ignore[attr-defined]
+    return app

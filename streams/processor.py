@@ -1,0 +1,200 @@
+"""Per-patient chunk processing, independent of faust (so it is testable without a broker).
+
+:func:`process_chunk` takes a patient's state (the faust table value) and one decoded chunk and
+returns the new state and the messages to publish. It owns the stream-level rules:
+
+* **Continuity.** A chunk is expected to continue the previous one (``seq`` and
+  ``start_sample``). A chunk that starts elsewhere (a gap, a new record, another sampling rate)
+  restarts the patient's monitor there and is counted as a discontinuity.
+* **Redelivery.** Delivery is at least once: after a rebalance or a crash, chunks whose results
+  are already in the state come again. The state keeps the published results of its last few
+  chunks (the *outbox*); a redelivered chunk gets the same results re-published (consumers
+  de-duplicate by beat sample and alert id) and does not touch the monitor.
+* **Stale chunks** older than the outbox are rejected as ``duplicate``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from cardiowatch.schemas import (
+    Alert,
+    BeatBatch,
+    BeatRecord,
+    SampleChunk,
+    SchemaError,
+    Vitals,
+    alert_id,
+)
+from models.monitor import DETECTOR_VERSION, EcgMonitor, MonitorUpdate
+
+OUTBOX_CHUNKS = 16
+STRIP_S = 4.0
+
+
+@dataclass(frozen=True)
+class ChunkOutputs:
+    """Messages produced by one chunk."""
+
+    seq: int
+    beats: BeatBatch | None
+    vitals: Vitals
+    alerts: tuple[Alert, ...]
+
+
+@dataclass
+class PatientState:
+    """Everything the worker keeps for one patient (a faust table value; pickled)."""
+
+    patient_id: str
+    source: str
+    fs_hz: float
+    n_leads: int
+    monitor: EcgMonitor
+    next_seq: int
+    next_sample: int
+    beats_total: int = 0
+    active_alarms: dict[str, str] = field(default_factory=dict)  # alarm type -> alert id
+    outbox: deque[ChunkOutputs] = field(default_factory=lambda: deque(maxlen=OUTBOX_CHUNKS))
+    strip_mv: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    @classmethod
+    def start(cls, chunk: SampleChunk, *, mains_hz: float) -> PatientState:
+        """A fresh state whose monitor starts at ``chunk``'s first sample."""
+        n_leads = len(chunk.leads)
+        monitor = EcgMonitor(
+            chunk.fs_hz, n_leads=n_leads, mains_hz=mains_hz, start_index=chunk.start_sample
+        )
+        return cls(
+            patient_id=chunk.patient_id,
+            source=chunk.source,
+            fs_hz=chunk.fs_hz,
+            n_leads=n_leads,
+            monitor=monitor,
+            next_seq=chunk.seq,
+            next_sample=chunk.start_sample,
+        )
+
+    def continues(self, chunk: SampleChunk) -> bool:
+        """Whether ``chunk`` is the next one of the same signal."""
+        return (
+            chunk.start_sample == self.next_sample
+            and chunk.fs_hz == self.fs_hz
+            and len(chunk.leads) == self.n_leads
+            and chunk.source == self.source
+        )
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """The outcome of one chunk: ``processed``, ``redelivered`` or ``rejected``."""
+
+    outcome: str
+    state: PatientState | None
+    outputs: ChunkOutputs | None = None
+    error: SchemaError | None = None
+    restarted: bool = False
+
+
+def process_chunk(
+    state: PatientState | None,
+    chunk: SampleChunk,
+    *,
+    mains_hz: float = 60.0,
+    now_unix_s: float | None = None,
+) -> ChunkResult:
+    """Apply ``chunk`` to ``state``; see the module docstring for the rules."""
+    now = time.time() if now_unix_s is None else now_unix_s
+    if state is not None and chunk.seq < state.next_seq and chunk.source == state.source:
+        for outputs in state.outbox:
+            if outputs.seq == chunk.seq:
+                return ChunkResult("redelivered", state, outputs)
+        error = SchemaError(
+            "duplicate", f"chunk seq {chunk.seq} is older than the next expected {state.next_seq}"
+        )
+        return ChunkResult("rejected", state, error=error)
+
+    restarted = state is not None and not state.continues(chunk)
+    if state is None or restarted:
+        state = PatientState.start(chunk, mains_hz=mains_hz)
+
+    x_mv = chunk.physical()
+    update = state.monitor.process(x_mv)
+    _update_strip(state, x_mv)
+    outputs = _outputs(state, chunk, update, now)
+    state.next_seq = chunk.seq + 1
+    state.next_sample = chunk.end_sample
+    state.outbox.append(outputs)
+    return ChunkResult("processed", state, outputs, restarted=restarted)
+
+
+def _update_strip(state: PatientState, x_mv: npt.NDArray[np.float64]) -> None:
+    """Keep the last ``STRIP_S`` seconds of lead 1 as the evidence strip of alerts."""
+    keep = int(STRIP_S * state.fs_hz)
+    state.strip_mv = np.concatenate([state.strip_mv, x_mv[:, 0].astype(np.float32)])[-keep:]
+
+
+def _outputs(
+    state: PatientState, chunk: SampleChunk, update: MonitorUpdate, now: float
+) -> ChunkOutputs:
+    beats = None
+    if update.beats:
+        state.beats_total += len(update.beats)
+        beats = BeatBatch(
+            patient_id=state.patient_id,
+            source=state.source,
+            fs_hz=state.fs_hz,
+            chunk_seq=chunk.seq,
+            beats=[BeatRecord(b.sample_index, round(b.quality, 3), b.label) for b in update.beats],
+            detector_version=DETECTOR_VERSION,
+        )
+    alerts = []
+    strip_start = chunk.end_sample - len(state.strip_mv)
+    for event in update.alarms:
+        aid = alert_id(state.patient_id, event.kind, event.onset_sample)
+        if event.state == "raise":
+            state.active_alarms[event.kind] = aid
+        elif event.state == "end":
+            state.active_alarms.pop(event.kind, None)
+        alerts.append(
+            Alert(
+                id=aid,
+                patient_id=state.patient_id,
+                alarm_type=event.kind,
+                state=event.state,
+                priority=event.priority,
+                onset_sample=event.onset_sample,
+                end_sample=event.end_sample,
+                sample_index=event.sample_index,
+                fs_hz=state.fs_hz,
+                source=state.source,
+                heart_rate_bpm=event.heart_rate_bpm,
+                evidence={
+                    "heart_rate_bpm": event.heart_rate_bpm,
+                    "strip": {
+                        "start_sample": strip_start,
+                        "fs_hz": state.fs_hz,
+                        "mv": [round(float(v), 3) for v in state.strip_mv],
+                    },
+                },
+                detector_version=DETECTOR_VERSION,
+                time_unix_s=now,
+            )
+        )
+    vitals = Vitals(
+        patient_id=state.patient_id,
+        source=state.source,
+        fs_hz=state.fs_hz,
+        sample_index=chunk.end_sample,
+        heart_rate_bpm=None if update.heart_rate_bpm is None else round(update.heart_rate_bpm, 1),
+        signal_ok=update.signal_ok,
+        beats_total=state.beats_total,
+        active_alarms=sorted(state.active_alarms),
+        time_unix_s=now,
+    )
+    return ChunkOutputs(chunk.seq, beats, vitals, tuple(alerts))

@@ -1,0 +1,94 @@
+"""Write the worker's results to Redis: latest vitals per patient and the alert stream.
+
+Keys (``prefix`` defaults to ``cw:``):
+
+* ``{prefix}patients``: set of patient ids seen.
+* ``{prefix}vitals:{patient_id}``: hash of the latest :class:`~cardiowatch.schemas.Vitals`
+  (``json`` holds the whole message; ``heart_rate_bpm``, ``sample_index``, ``signal_ok`` are
+  there for quick reads). A write never moves ``sample_index`` backwards (redeliveries).
+* ``{prefix}alerts``: a stream with one entry per alert lifecycle event, de-duplicated by
+  ``(id, state, sample_index)`` through a ``{prefix}alert-seen:...`` key (kept 7 days), so a
+  redelivered chunk never adds an alert twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from cardiowatch.schemas import Alert, Vitals
+
+_SEEN_TTL_S = 7 * 24 * 3600
+
+# KEYS[1] = seen key, KEYS[2] = stream; ARGV = ttl, maxlen, then field/value pairs.
+_ADD_ALERT_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+end
+return false
+"""
+
+# KEYS[1] = vitals hash; ARGV[1] = sample_index, then field/value pairs.
+_SET_VITALS_IF_NEWER = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'sample_index') or '-1')
+if tonumber(ARGV[1]) >= current then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+  return 1
+end
+return 0
+"""
+
+
+class RedisSink:
+    """Async writer of vitals and alerts."""
+
+    def __init__(
+        self, redis: Redis, *, prefix: str = "cw:", alerts_stream: str = "cw:alerts",
+        alerts_maxlen: int = 100_000,
+    ) -> None:  # fmt: skip
+        self.redis = redis
+        self.prefix = prefix
+        self.alerts_stream = alerts_stream
+        self.alerts_maxlen = alerts_maxlen
+        self._add_alert = redis.register_script(_ADD_ALERT_ONCE)
+        self._set_vitals = redis.register_script(_SET_VITALS_IF_NEWER)
+
+    def vitals_key(self, patient_id: str) -> str:
+        """Key of a patient's vitals hash."""
+        return f"{self.prefix}vitals:{patient_id}"
+
+    async def write(self, vitals: Vitals, alerts: Sequence[Alert]) -> int:
+        """Store ``vitals`` and add each new alert to the stream; return how many were new."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(f"{self.prefix}patients", vitals.patient_id)
+        hr = "" if vitals.heart_rate_bpm is None else str(vitals.heart_rate_bpm)
+        await self._set_vitals(
+            keys=[self.vitals_key(vitals.patient_id)],
+            args=[
+                vitals.sample_index,
+                "json", vitals.encode(),
+                "heart_rate_bpm", hr,
+                "sample_index", vitals.sample_index,
+                "signal_ok", int(vitals.signal_ok),
+                "time_unix_s", vitals.time_unix_s,
+            ],
+            client=pipe,
+        )  # fmt: skip
+        for alert in alerts:
+            seen = f"{self.prefix}alert-seen:{alert.id}:{alert.state}:{alert.sample_index}"
+            await self._add_alert(
+                keys=[seen, self.alerts_stream],
+                args=[
+                    _SEEN_TTL_S, self.alerts_maxlen,
+                    "id", alert.id,
+                    "patient_id", alert.patient_id,
+                    "alarm_type", alert.alarm_type,
+                    "state", alert.state,
+                    "priority", alert.priority,
+                    "json", alert.encode(),
+                ],
+                client=pipe,
+            )  # fmt: skip
+        results = await pipe.execute()
+        return sum(1 for r in results[2:] if r)
