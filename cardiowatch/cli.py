@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -46,39 +47,44 @@ def worker() -> None:
     run_worker(_settings())
 
 
-def _simulate_options(f: click.decorators.FC) -> click.decorators.FC:
-    options = [
-        click.option("--records", default="", help="Comma-separated MIT-BIH records (default: a demo set)."),
-        click.option("--patients", type=int, default=None, help="Virtual patients from records (default: one per record)."),
-        click.option("--synthetic", type=int, default=0, help="Additional synthetic patients."),
-        click.option("--event", "events", multiple=True, help="Synthetic event KIND@START_S:DURATION_S[:VALUE], e.g. asystole@20:8."),
-        click.option("--speed", type=float, default=1.0, help="1 = real time, 10 = ten times faster, 0 = as fast as possible."),
-        click.option("--loop/--no-loop", default=True, help="Start records again at their end."),
-        click.option("--duration", "duration_s", type=float, default=None, help="Seconds of signal to send (default: until stopped)."),
-        click.option("--seed", type=int, default=0, help="Seed of the synthetic patients."),
-    ]  # fmt: skip
-    for option in reversed(options):
+_SIMULATE_OPTIONS = [
+    click.option("--records", default="",
+                 help="Comma-separated MIT-BIH records (default: a demo set)."),
+    click.option("--patients", type=int, default=None,
+                 help="Virtual patients from records (default: one per record)."),
+    click.option("--synthetic", type=int, default=0, help="Additional synthetic patients."),
+    click.option("--event", "events", multiple=True,
+                 help="Synthetic event KIND@START_S:DURATION_S[:VALUE], e.g. asystole@20:8."),
+    click.option("--speed", type=float, default=1.0,
+                 help="1 = real time, 10 = ten times faster, 0 = as fast as possible."),
+    click.option("--loop/--no-loop", default=True, help="Start records again at their end."),
+    click.option("--duration", "duration_s", type=float, default=None,
+                 help="Seconds of signal to send (default: until stopped)."),
+    click.option("--seed", type=int, default=0, help="Seed of the synthetic patients."),
+]  # fmt: skip
+
+
+def _simulate_options(f: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_SIMULATE_OPTIONS):
         f = option(f)
     return f
 
 
-def _simulate_argv(**kw: object) -> list[str]:
-    argv: list[str] = []
-    for name, value in kw.items():
-        flag = (
-            "--" + name.replace("_s", "").replace("_", "-")
-            if name == "duration_s"
-            else "--" + name.replace("_", "-")
-        )
-        if value is None or value == "" or value == ():
-            continue
-        if name == "loop":
-            argv.append("--loop" if value else "--no-loop")
-        elif name == "events":
-            for e in value:  # type: ignore[attr-defined]
-                argv += ["--event", str(e)]
-        else:
-            argv += [flag, str(value)]
+def _simulate_argv(
+    *, records: str, patients: int | None, synthetic: int, events: Sequence[str], speed: float,
+    loop: bool, duration_s: float | None, seed: int,
+) -> list[str]:  # fmt: skip
+    """The ``cardiowatch simulate`` arguments that reproduce these options."""
+    argv = ["--speed", str(speed), "--seed", str(seed), "--synthetic", str(synthetic)]
+    argv.append("--loop" if loop else "--no-loop")
+    if records:
+        argv += ["--records", records]
+    if patients is not None:
+        argv += ["--patients", str(patients)]
+    if duration_s is not None:
+        argv += ["--duration", str(duration_s)]
+    for event in events:
+        argv += ["--event", event]
     return argv
 
 
@@ -95,8 +101,10 @@ def simulate(
     settings = _settings()
     if not settings.kafka_url:
         raise click.UsageError("set CARDIOWATCH_KAFKA_URL (or use 'cardiowatch up')")
-    vps = build_patients(settings, records=records, n_record_patients=patients, n_synthetic=synthetic,
-                         events=events, loop=loop, seed=seed, default_records=DEMO_RECORDS)  # fmt: skip
+    vps = build_patients(
+        settings, records=records, n_record_patients=patients, n_synthetic=synthetic,
+        events=events, loop=loop, seed=seed, default_records=DEMO_RECORDS,
+    )  # fmt: skip
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -104,9 +112,7 @@ def simulate(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop_.add_signal_handler(sig, stop.set)
         stats = await run_replay(settings, vps, speed=speed, duration_s=duration_s, stop=stop)
-        click.echo(
-            f"sent {stats.chunks_sent} chunks, {stats.samples_sent} samples in {stats.elapsed_s:.1f} s"
-        )
+        click.echo(f"sent {stats.chunks_sent} chunks in {stats.elapsed_s:.1f} s")
 
     asyncio.run(go())
 
@@ -132,8 +138,10 @@ def up(
     settings = _settings()
     if synthetic == 0 and not events:
         synthetic, events = 2, ("asystole@25:8", "tachycardia@40:30:160")
-    argv = _simulate_argv(records=records, patients=patients, synthetic=synthetic, events=events,
-                          speed=speed, loop=loop, duration_s=duration_s, seed=seed)  # fmt: skip
+    argv = _simulate_argv(
+        records=records, patients=patients, synthetic=synthetic, events=events,
+        speed=speed, loop=loop, duration_s=duration_s, seed=seed,
+    )  # fmt: skip
     sys.exit(run_up(settings, argv, log_dir=log_dir, duration_s=run_for_s))
 
 
@@ -166,9 +174,7 @@ def analyze_ecg(record: Path, json_out: Path) -> None:
     result = analyze_record(path, chunk_s=settings.chunk_s, mains_hz=settings.mains_hz)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result))
-    click.echo(
-        f"{result['record']}: {len(result['beats'])} beats, {len(result['alarms'])} alarms -> {json_out}"
-    )
+    click.echo(f"{result['record']}: {len(result['beats'])} beats, {len(result['alarms'])} alarms")
 
 
 @main.group()

@@ -25,17 +25,17 @@ class Snapshot:
 
 
 def read_snapshot(
-    client: redis.Redis, settings: Settings, *, max_patients: int = 20, max_alerts: int = 8
+    client: redis.Redis[bytes], settings: Settings, *, max_patients: int = 20, max_alerts: int = 8
 ) -> Snapshot:
     """Latest vitals of up to ``max_patients`` patients and the newest alerts."""
     prefix = settings.redis_key_prefix
-    ids = sorted(m.decode() for m in client.smembers(f"{prefix}patients"))[:max_patients]  # type: ignore[union-attr]
+    ids = sorted(m.decode() for m in client.smembers(f"{prefix}patients"))[:max_patients]
     pipe = client.pipeline(transaction=False)
     for pid in ids:
         pipe.hget(f"{prefix}vitals:{pid}", "json")
     patients = [json.loads(raw) for raw in pipe.execute() if raw]
     entries = client.xrevrange(settings.redis_alerts_stream, count=max_alerts)
-    alerts = [json.loads(fields[b"json"]) for _, fields in entries]  # type: ignore[union-attr]
+    alerts = [json.loads(fields[b"json"]) for _, fields in entries]
     return Snapshot(patients, alerts)
 
 

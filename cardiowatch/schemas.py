@@ -167,8 +167,8 @@ class SampleChunk:
         _check(len(data) >= body_at, "truncated", "header cut short")
         try:
             header = json.loads(bytes(data[_PREFIX.size : body_at]))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SchemaError("malformed", f"header is not JSON ({exc.msg})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SchemaError("malformed", "header is not JSON") from None
         _check(isinstance(header, dict), "malformed", "header is not an object")
         try:
             return cls._from_header(header, bytes(data[body_at:]), _DTYPES[code], version)
@@ -245,7 +245,7 @@ class _JsonMessage:
         _check(obj.get("type") == cls.TYPE, "invalid_field", f"type is not {cls.TYPE!r}")
         obj.pop("v")
         obj.pop("type")
-        return obj
+        return dict(obj)
 
 
 @dataclass(frozen=True)

@@ -37,16 +37,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _name(proc: subprocess.Popen[bytes]) -> str:
+    args = proc.args
+    first = args[0] if isinstance(args, list | tuple) else args
+    return Path(str(first)).name
+
+
 def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes]) -> None:
     """Block until ``host:port`` accepts connections, or raise if ``proc`` died or time ran out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServiceError(f"{proc.args[0]} exited with code {proc.returncode} on start")
+            raise ServiceError(f"{_name(proc)} exited with code {proc.returncode} on start")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.05)
-    raise ServiceError(f"{proc.args[0]} did not listen on {host}:{port} within {timeout_s} s")
+    raise ServiceError(f"{_name(proc)} did not listen on {host}:{port} within {timeout_s} s")
 
 
 @dataclass

@@ -62,8 +62,9 @@ def run_up(
         env = services.child_env()
         metrics_port = s.metrics_port or free_port()
         env["CARDIOWATCH_METRICS_PORT"] = str(metrics_port)
-        console.print(f"broker {s.kafka_url}  redis {s.redis_url}  metrics "
-                      f"http://{s.metrics_host}:{metrics_port}/metrics  logs {log_dir}")  # fmt: skip
+        metrics_url = f"http://{s.metrics_host}:{metrics_port}/metrics"
+        console.print(f"broker {s.kafka_url}  redis {s.redis_url}  metrics {metrics_url}")
+        console.print(f"logs in {log_dir}")
         worker = _child(["worker"], env, log_dir / "worker.log")
         simulator = _child(["simulate", *simulate_args], env, log_dir / "simulator.log")
         client = redis.Redis.from_url(s.redis_url)
@@ -81,7 +82,8 @@ def run_up(
                     sim_state = (
                         "running" if simulator.poll() is None else f"done ({simulator.returncode})"
                     )
-                    header = (f"cardiowatch: {time.monotonic() - started:.0f} s, simulator {sim_state}"
+                    elapsed_s = time.monotonic() - started
+                    header = (f"cardiowatch: {elapsed_s:.0f} s, simulator {sim_state}"
                               "  (Ctrl-C stops)")  # fmt: skip
                     with contextlib.suppress(redis.RedisError):
                         live.update(render(read_snapshot(client, s), header=header))

@@ -15,7 +15,7 @@ from simulators.synthetic_source import SyntheticSource, parse_event
 def synthetic_patients(
     n: int, *, events: Sequence[str], seed: int, first_index: int, fs_hz: float = 360.0
 ) -> list[VirtualPatient]:
-    """``n`` synthetic patients with heart rates spread over 60-90 bpm; ``events`` go to the first."""
+    """``n`` synthetic patients, heart rates spread over 60-90 bpm; ``events`` go to the first."""
     parsed = tuple(parse_event(e) for e in events)
     patients = []
     for i in range(n):

@@ -72,7 +72,7 @@ async def run_replay(
     stop: asyncio.Event | None = None,
     on_round: Callable[[ReplayStats], None] | None = None,
 ) -> ReplayStats:
-    """Replay ``patients`` into ``settings.topic_ecg`` (and annotations) on the configured broker."""
+    """Replay ``patients`` into ``settings.topic_ecg`` (and annotations) on the broker."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(

@@ -8,6 +8,7 @@ fast as the broker accepts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -110,7 +111,7 @@ async def replay(
     fs_hz = patients[0].source.info.fs_hz
     chunk_samples = max(1, round(chunk_s * fs_hz))
     period_s = chunk_samples / fs_hz / speed if speed > 0 else 0.0
-    max_rounds = None if duration_s is None else int(round(duration_s * fs_hz / chunk_samples))
+    max_rounds = None if duration_s is None else round(duration_s * fs_hz / chunk_samples)
     t0 = time.monotonic()
     k = 0
     while (max_rounds is None or k < max_rounds) and not (stop is not None and stop.is_set()):
@@ -140,10 +141,8 @@ async def replay(
                 if stop is None:
                     await asyncio.sleep(delay)
                 else:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=delay)
-                    except TimeoutError:
-                        pass
             else:
                 stats.late_chunks += 1
         else:

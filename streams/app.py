@@ -20,10 +20,16 @@ from redis.exceptions import RedisError
 from cardiowatch.metrics import WorkerMetrics
 from cardiowatch.schemas import DeadLetter, SampleChunk, SchemaError
 from cardiowatch.settings import Settings
+from streams.faust_compat import set_fetch_max_wait
 from streams.processor import ChunkOutputs, PatientState, process_chunk
 from streams.redis_sink import RedisSink
 
 log = logging.getLogger(__name__)
+
+#: Fetch long-poll of the worker's consumer with Tansu (see :mod:`streams.faust_compat`).
+TANSU_FETCH_MAX_WAIT_MS = 50
+#: How often the latest vitals of every patient are written to Redis.
+VITALS_FLUSH_INTERVAL_S = 0.25
 
 
 def faust_config(settings: Settings) -> dict[str, Any]:
@@ -33,7 +39,8 @@ def faust_config(settings: Settings) -> dict[str, Any]:
     ListOffsets(latest) with the base offset of the last batch + 1, so a changelog written in
     multi-record batches looks shorter than it is and faust's table recovery stops early,
     silently losing per-patient state after a rebalance. Tansu also fails aiokafka's
-    InitProducerId, so the guarantee stays at-least-once (results are de-duplicated downstream).
+    InitProducerId, so the guarantee stays at-least-once (results are de-duplicated downstream),
+    and it answers a long-poll fetch only at its deadline (see :mod:`streams.faust_compat`).
     """
     config: dict[str, Any] = {
         "broker": f"kafka://{settings.kafka_url}",
@@ -95,8 +102,8 @@ class EcgHandler:
             result = process_chunk(state, chunk, mains_hz=self.settings.mains_hz)
         except Exception as exc:  # a stage bug must not stop the worker
             log.exception("processing failed (%s)", type(exc).__name__)
-            error = SchemaError("processing_error", type(exc).__name__)
-            await self.dead_letter(error, key, value, topic, partition, offset)
+            failure = SchemaError("processing_error", type(exc).__name__)
+            await self.dead_letter(failure, key, value, topic, partition, offset)
             return
         t2 = time.perf_counter()
         m.stage_seconds.labels(stage="detect").observe(t2 - t1)
@@ -104,7 +111,8 @@ class EcgHandler:
         if result.error is not None:
             await self.dead_letter(result.error, key, value, topic, partition, offset)
             return
-        assert result.outputs is not None and result.state is not None
+        assert result.outputs is not None
+        assert result.state is not None
         if result.restarted:
             m.discontinuities.inc()
         await self.publish(chunk, result.outputs)
@@ -149,18 +157,32 @@ class EcgHandler:
         self._cache[key] = (raw, state)
 
     async def publish(self, chunk: SampleChunk, outputs: ChunkOutputs) -> None:
-        """Send the chunk's results to Kafka and Redis."""
+        """Send the chunk's results to Kafka (buffered) and Redis.
+
+        Kafka sends go through faust's producer buffer (``send_soon``); faust flushes it before
+        it commits the source offset, so results are never behind a committed offset.
+        """
         key = chunk.patient_id.encode()
         if outputs.beats is not None:
-            await self.topics["beats"].send(key=key, value=outputs.beats.encode())
-        await self.topics["vitals"].send(key=key, value=outputs.vitals.encode())
+            self.topics["beats"].send_soon(key=key, value=outputs.beats.encode())
+        self.topics["vitals"].send_soon(key=key, value=outputs.vitals.encode())
         for alert in outputs.alerts:
-            await self.topics["alerts"].send(key=key, value=alert.encode())
+            self.topics["alerts"].send_soon(key=key, value=alert.encode())
+        self.sink.queue_vitals(outputs.vitals)
+        if outputs.alerts:
+            try:
+                await self.sink.write_alerts(outputs.alerts)
+            except (RedisError, OSError) as exc:
+                self.metrics.redis_errors.inc()
+                log.warning("redis alert write failed (%s)", type(exc).__name__)
+
+    async def flush_vitals(self) -> None:
+        """Write the queued vitals to Redis (run on a timer)."""
         try:
-            await self.sink.write(outputs.vitals, outputs.alerts)
+            await self.sink.flush_vitals()
         except (RedisError, OSError) as exc:
             self.metrics.redis_errors.inc()
-            log.warning("redis write failed (%s)", type(exc).__name__)
+            log.warning("redis vitals write failed (%s)", type(exc).__name__)
 
     async def dead_letter(
         self,
@@ -185,11 +207,12 @@ class EcgHandler:
         letter = DeadLetter.for_payload(
             error, value, topic=topic, partition=partition, offset=offset, time_unix_s=time.time()
         )
-        await self.topics["dead_letters"].send(key=key or b"", value=letter.encode())
+        self.topics["dead_letters"].send_soon(key=key or b"", value=letter.encode())
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     """Build the worker's faust app on ``settings`` with metrics on ``registry``."""
+    set_fetch_max_wait(TANSU_FETCH_MAX_WAIT_MS if settings.tansu_compat else None)
     app = faust.App(settings.app_id, **faust_config(settings))
     raw: dict[str, Any] = {
         "key_type": bytes,
@@ -229,5 +252,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             msg = event.message
             await handler.handle(event.key, event.value, msg.topic, msg.partition, msg.offset)
 
-    app.cardiowatch_handler = handler  # type: ignore[attr-defined]
+    @app.timer(interval=VITALS_FLUSH_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def flush_vitals() -> None:
+        await handler.flush_vitals()
+
     return app

@@ -41,10 +41,16 @@ return 0
 
 
 class RedisSink:
-    """Async writer of vitals and alerts."""
+    """Async writer of vitals and alerts.
+
+    Alerts are written at once (:meth:`write_alerts`, awaited by the worker). Vitals are
+    latest-value state: :meth:`queue_vitals` keeps only the newest per patient and
+    :meth:`flush_vitals`, run on a timer, writes them all in one pipeline, so Redis costs one
+    round trip per tick instead of one per chunk.
+    """
 
     def __init__(
-        self, redis: Redis, *, prefix: str = "cw:", alerts_stream: str = "cw:alerts",
+        self, redis: Redis[bytes], *, prefix: str = "cw:", alerts_stream: str = "cw:alerts",
         alerts_maxlen: int = 100_000,
     ) -> None:  # fmt: skip
         self.redis = redis
@@ -53,28 +59,45 @@ class RedisSink:
         self.alerts_maxlen = alerts_maxlen
         self._add_alert = redis.register_script(_ADD_ALERT_ONCE)
         self._set_vitals = redis.register_script(_SET_VITALS_IF_NEWER)
+        self._pending_vitals: dict[str, Vitals] = {}
 
     def vitals_key(self, patient_id: str) -> str:
         """Key of a patient's vitals hash."""
         return f"{self.prefix}vitals:{patient_id}"
 
-    async def write(self, vitals: Vitals, alerts: Sequence[Alert]) -> int:
-        """Store ``vitals`` and add each new alert to the stream; return how many were new."""
+    def queue_vitals(self, vitals: Vitals) -> None:
+        """Remember ``vitals`` for the next :meth:`flush_vitals` (newest per patient wins)."""
+        self._pending_vitals[vitals.patient_id] = vitals
+
+    async def flush_vitals(self) -> int:
+        """Write every queued vitals message; return how many were written."""
+        if not self._pending_vitals:
+            return 0
+        pending, self._pending_vitals = self._pending_vitals, {}
         pipe = self.redis.pipeline(transaction=False)
-        pipe.sadd(f"{self.prefix}patients", vitals.patient_id)
-        hr = "" if vitals.heart_rate_bpm is None else str(vitals.heart_rate_bpm)
-        await self._set_vitals(
-            keys=[self.vitals_key(vitals.patient_id)],
-            args=[
-                vitals.sample_index,
-                "json", vitals.encode(),
-                "heart_rate_bpm", hr,
-                "sample_index", vitals.sample_index,
-                "signal_ok", int(vitals.signal_ok),
-                "time_unix_s", vitals.time_unix_s,
-            ],
-            client=pipe,
-        )  # fmt: skip
+        pipe.sadd(f"{self.prefix}patients", *pending)
+        for vitals in pending.values():
+            hr = "" if vitals.heart_rate_bpm is None else str(vitals.heart_rate_bpm)
+            await self._set_vitals(
+                keys=[self.vitals_key(vitals.patient_id)],
+                args=[
+                    vitals.sample_index,
+                    "json", vitals.encode(),
+                    "heart_rate_bpm", hr,
+                    "sample_index", vitals.sample_index,
+                    "signal_ok", int(vitals.signal_ok),
+                    "time_unix_s", vitals.time_unix_s,
+                ],
+                client=pipe,
+            )  # fmt: skip
+        await pipe.execute()
+        return len(pending)
+
+    async def write_alerts(self, alerts: Sequence[Alert]) -> int:
+        """Add each alert to the stream unless it is already there; return how many were new."""
+        if not alerts:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
         for alert in alerts:
             seen = f"{self.prefix}alert-seen:{alert.id}:{alert.state}:{alert.sample_index}"
             await self._add_alert(
@@ -91,4 +114,4 @@ class RedisSink:
                 client=pipe,
             )  # fmt: skip
         results = await pipe.execute()
-        return sum(1 for r in results[2:] if r)
+        return sum(1 for r in results if r)

@@ -42,7 +42,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A Tansu broker and a redis-server started for this test session."""
     if shutil.which("redis-server") is None:
         pytest.fail(
-            "redis-server is required: run 'make test' (it installs it) or apt-get install redis-server"
+            "redis-server is required: 'make test' installs it, or apt-get install redis-server"
         )
     log_dir = tmp_path_factory.mktemp("services")
     base = Settings.from_env({}, data_dir=str(mitdb_path().parent))

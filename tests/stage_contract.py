@@ -9,6 +9,7 @@ Use :func:`check_stage_contract` from a hypothesis test that draws the split poi
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,7 +26,7 @@ def split_points(n: int, max_splits: int = 12) -> st.SearchStrategy[list[int]]:
 def _run(stage: Any, x: np.ndarray, splits: Sequence[int], *, pickle_at: int | None) -> list[Any]:
     bounds = [0, *splits, len(x)]
     out: list[Any] = []
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
         if pickle_at is not None and i == pickle_at:
             stage = pickle.loads(pickle.dumps(stage))
         out.append(stage.process(x[a:b]))

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import redis
 
-from cardiowatch.schemas import Alert, BeatBatch, DeadLetter, SampleChunk, Vitals, alert_id
+from cardiowatch.schemas import Alert, BeatBatch, DeadLetter, Vitals, alert_id
 from cardiowatch.settings import Settings
 from models.ecg import match_beats
 from simulators.build import synthetic_patients
 from simulators.patients import record_patients
-from simulators.replay import VirtualPatient, make_chunk
+from simulators.replay import make_chunk
 from simulators.sources import WfdbRecord
 from tests.integration.harness import (
     WorkerProcess,
@@ -43,7 +43,7 @@ def spine(
 
 def beats_of(messages: list[tuple[bytes, bytes]], patient: str) -> list[int]:
     """Beat sample indices of one patient, de-duplicated (delivery is at least once)."""
-    samples = set()
+    samples: set[int] = set()
     for key, value in messages:
         if key == patient.encode():
             samples.update(b.sample for b in BeatBatch.decode(value).beats)
@@ -149,7 +149,3 @@ def test_malformed_message_is_dead_lettered_and_patient_continues(
     text = worker.metrics()
     assert 'cardiowatch_dead_letters_total{reason="malformed"}' in text
     assert 'cardiowatch_dead_letters_total{reason="truncated"}' in text
-
-
-def _unused(patient: VirtualPatient, chunk: SampleChunk) -> None:  # pragma: no cover
-    del patient, chunk

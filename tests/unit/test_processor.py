@@ -1,0 +1,104 @@
+"""Stream-level rules of per-patient processing, without a broker."""
+
+from __future__ import annotations
+
+import pickle
+
+from cardiowatch.schemas import SampleChunk
+from simulators.build import synthetic_patients
+from simulators.replay import VirtualPatient, make_chunk
+from streams.processor import OUTBOX_CHUNKS, PatientState, process_chunk
+
+
+def chunks(n: int, *, events: tuple[str, ...] = (), seed: int = 1) -> list[SampleChunk]:
+    [patient] = synthetic_patients(1, events=list(events), seed=seed, first_index=0)
+    return _take(patient, n)
+
+
+def _take(patient: VirtualPatient, n: int) -> list[SampleChunk]:
+    out = []
+    for _ in range(n):
+        made = make_chunk(patient, 360)
+        assert made is not None
+        out.append(made[0])
+    return out
+
+
+def run(cs: list[SampleChunk], state: PatientState | None = None) -> tuple[PatientState, list[int]]:
+    beats: list[int] = []
+    for c in cs:
+        result = process_chunk(state, c, now_unix_s=0.0)
+        assert result.outcome == "processed"
+        state = result.state
+        assert result.outputs is not None
+        if result.outputs.beats is not None:
+            beats += [b.sample for b in result.outputs.beats.beats]
+    assert state is not None
+    return state, beats
+
+
+def test_beats_and_vitals_follow_the_signal() -> None:
+    state, beats = run(chunks(20))
+    assert state.next_seq == 20
+    assert state.next_sample == 20 * 360
+    assert state.beats_total == len(beats)
+    hr = state.outbox[-1].vitals.heart_rate_bpm
+    assert hr is not None
+    assert 50 < hr < 80  # the first synthetic patient beats at 60 bpm
+
+
+def test_redelivered_chunk_republishes_identical_outputs_without_touching_state() -> None:
+    cs = chunks(10)
+    state, _ = run(cs)
+    before = pickle.dumps(state.monitor)
+    again = process_chunk(state, cs[7], now_unix_s=5.0)
+    assert again.outcome == "redelivered"
+    assert again.outputs == state.outbox[-3]
+    assert pickle.dumps(state.monitor) == before
+
+
+def test_chunk_older_than_outbox_is_rejected_as_duplicate() -> None:
+    cs = chunks(OUTBOX_CHUNKS + 3)
+    state, _ = run(cs)
+    result = process_chunk(state, cs[0])
+    assert result.outcome == "rejected"
+    assert result.error is not None
+    assert result.error.reason == "duplicate"
+    assert result.state is state
+
+
+def test_state_survives_pickle_mid_stream() -> None:
+    cs = chunks(30)
+    whole, beats_whole = run(cs)
+    half, beats_a = run(cs[:13])
+    resumed, beats_b = run(cs[13:], pickle.loads(pickle.dumps(half)))
+    assert beats_a + beats_b == beats_whole
+    assert resumed.beats_total == whole.beats_total
+
+
+def test_gap_restarts_the_monitor_at_the_new_position() -> None:
+    cs = chunks(20)
+    state, _ = run(cs[:8])
+    result = process_chunk(state, cs[12])  # chunks 8-11 never arrived
+    assert result.outcome == "processed"
+    assert result.restarted
+    assert result.state is not None
+    assert result.state.next_sample == cs[12].end_sample
+    assert result.state.beats_total == 0
+
+
+def test_asystole_alert_carries_id_priority_and_strip() -> None:
+    cs = chunks(40, events=("asystole@15:8",))
+    state: PatientState | None = None
+    alerts = []
+    for c in cs:
+        result = process_chunk(state, c, now_unix_s=0.0)
+        state = result.state
+        assert result.outputs is not None
+        alerts += list(result.outputs.alerts)
+    raised = [a for a in alerts if a.alarm_type == "asystole" and a.state == "raise"]
+    assert len(raised) == 1
+    assert raised[0].priority == "high"
+    assert len(raised[0].evidence["strip"]["mv"]) == 4 * 360
+    assert state is not None
+    assert "asystole" not in state.active_alarms  # ended when the beats came back
