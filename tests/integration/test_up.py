@@ -42,5 +42,5 @@ def test_up_shows_patients_heart_rates_and_alerts(tmp_path: Path) -> None:
     ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", out.split("logs in")[0])]
     assert len(ports) >= 2, out[:500]
     for port in ports[:2]:
-        with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            pass
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
