@@ -62,8 +62,8 @@ class EcgMonitor:
 
     @property
     def latency_samples(self) -> int:
-        """Look-ahead of the beat detector (alarms add none)."""
-        return self._beats.latency_samples
+        """Look-ahead of the slowest part: the beat detector or the rhythm monitor."""
+        return max(self._beats.latency_samples, self._rhythm.latency_samples)
 
     def reset(self) -> None:
         """Forget everything; equal to a fresh monitor."""

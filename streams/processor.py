@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -61,7 +62,9 @@ class PatientState:
     beats_total: int = 0
     active_alarms: dict[str, str] = field(default_factory=dict)  # alarm type -> alert id
     outbox: deque[ChunkOutputs] = field(default_factory=lambda: deque(maxlen=OUTBOX_CHUNKS))
-    strip_mv: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    # Lead 1 of the last STRIP_S seconds as sent (int16 ADC units or float32 physical): half the
+    # size of float32 for recordings, and this state is written to the changelog every chunk.
+    strip: npt.NDArray[Any] = field(default_factory=lambda: np.zeros(0, np.int16))
 
     @classmethod
     def start(cls, chunk: SampleChunk, *, mains_hz: float) -> PatientState:
@@ -125,7 +128,7 @@ def process_chunk(
 
     x_mv = chunk.physical()
     update = state.monitor.process(x_mv)
-    _update_strip(state, x_mv)
+    _update_strip(state, chunk)
     outputs = _outputs(state, chunk, update, now)
     state.next_seq = chunk.seq + 1
     state.next_sample = chunk.end_sample
@@ -133,10 +136,21 @@ def process_chunk(
     return ChunkResult("processed", state, outputs, restarted=restarted)
 
 
-def _update_strip(state: PatientState, x_mv: npt.NDArray[np.float64]) -> None:
+def _update_strip(state: PatientState, chunk: SampleChunk) -> None:
     """Keep the last ``STRIP_S`` seconds of lead 1 as the evidence strip of alerts."""
     keep = int(STRIP_S * state.fs_hz)
-    state.strip_mv = np.concatenate([state.strip_mv, x_mv[:, 0].astype(np.float32)])[-keep:]
+    lead = chunk.samples[:, 0]
+    if state.strip.dtype != lead.dtype:
+        state.strip = np.zeros(0, lead.dtype)
+    state.strip = np.concatenate([state.strip, lead])[-keep:]
+
+
+def _strip_mv(state: PatientState, chunk: SampleChunk) -> list[float]:
+    """The evidence strip in mV, rounded to the microvolt."""
+    x = state.strip.astype(np.float64)
+    if state.strip.dtype.kind == "i":
+        x = (x - chunk.baseline[0]) / chunk.gain[0]
+    return [round(float(v), 3) for v in x]
 
 
 def _outputs(
@@ -154,7 +168,7 @@ def _outputs(
             detector_version=DETECTOR_VERSION,
         )
     alerts = []
-    strip_start = chunk.end_sample - len(state.strip_mv)
+    strip_start = chunk.end_sample - len(state.strip)
     for event in update.alarms:
         aid = alert_id(state.patient_id, event.kind, event.onset_sample)
         if event.state == "raise":
@@ -179,7 +193,7 @@ def _outputs(
                     "strip": {
                         "start_sample": strip_start,
                         "fs_hz": state.fs_hz,
-                        "mv": [round(float(v), 3) for v in state.strip_mv],
+                        "mv": _strip_mv(state, chunk),
                     },
                 },
                 detector_version=DETECTOR_VERSION,

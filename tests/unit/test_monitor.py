@@ -36,7 +36,7 @@ def run(monitor: EcgMonitor, x: npt.NDArray[np.float64], splits: list[int]) -> l
 
 def events(updates: list[MonitorUpdate]) -> tuple[list[int], list[tuple[str, str, int]]]:
     beats = [b.sample_index for u in updates for b in u.beats]
-    alarms = [(a.kind, a.state, a.onset_sample) for u in updates for a in u.alarms]
+    alarms = [(str(a.kind), str(a.state), a.onset_sample) for u in updates for a in u.alarms]
     return beats, alarms
 
 
