@@ -14,7 +14,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import wfdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cardiowatch.settings import Settings
 from models.ecg import Beat, BeatScore, EcgBeatPipeline, match_beats
 
 BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
@@ -32,11 +32,8 @@ CHUNK_S = 1.0
 
 
 def default_data_dir() -> Path:
-    """``$CARDIOWATCH_DATA/mitdb`` or ``../shared/data/mitdb`` relative to the repository."""
-    env = os.environ.get("CARDIOWATCH_DATA")
-    if env:
-        return Path(env) / "mitdb"
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "mitdb"
+    """The MIT-BIH directory of the service's settings (``CARDIOWATCH_DATA``)."""
+    return Path(Settings.from_env().data_dir) / "mitdb"
 
 
 def reference(path: Path) -> tuple[np.ndarray, list[tuple[int, int]]]:

@@ -71,6 +71,7 @@ async def run(settings: Settings, args: argparse.Namespace, worker_pid: int) -> 
     await consumer.start()
     timed = TimedProducer(producer, settings.topic_ecg)
     latencies: list[float] = []
+    arrivals: list[float] = []  # seconds since the start, per latency sample
     lag_samples: list[int] = []
     consumed = 0
     stop = asyncio.Event()
@@ -87,6 +88,7 @@ async def run(settings: Settings, args: argparse.Namespace, worker_pid: int) -> 
                     sent = timed.sent_at.pop((v.patient_id, v.sample_index), None)
                     if sent is not None and now - wall0 > args.warmup:
                         latencies.append(now - sent)
+                        arrivals.append(now - wall0)
 
     async def sample_lag() -> None:
         while not stop.is_set():
@@ -140,7 +142,16 @@ async def run(settings: Settings, args: argparse.Namespace, worker_pid: int) -> 
             "max": round(float(lat.max()), 4),
         } if len(lat) else None,
         "worker_cpu_percent": round(100 * cpu / elapsed, 1),
+        "p99_latency_s_per_30s": _windowed_p99(np.asarray(arrivals), lat, 30.0),
     }  # fmt: skip
+
+
+def _windowed_p99(t_s: np.ndarray, lat_s: np.ndarray, window_s: float) -> list[float]:
+    """p99 latency of each ``window_s`` of the run (shows stalls and drift over time)."""
+    if not len(t_s):
+        return []
+    bins = (t_s // window_s).astype(int)
+    return [round(float(np.percentile(lat_s[bins == b], 99)), 3) for b in np.unique(bins)]
 
 
 def main() -> None:

@@ -34,9 +34,9 @@ def main() -> None:
 def settings_cmd() -> None:
     """Print every setting: environment variable, value in force, meaning."""
     current = Settings.from_env()
-    for env, _default, doc in Settings.documentation():
-        value = getattr(current, env.removeprefix("CARDIOWATCH_").lower())
-        click.echo(f"{env}={value!r}\n    {doc}")
+    for name in Settings.__dataclass_fields__:
+        doc = Settings.__dataclass_fields__[name].metadata["doc"]
+        click.echo(f"{Settings.env_name(name)}={getattr(current, name)!r}\n    {doc}")
 
 
 @main.command()

@@ -94,7 +94,10 @@ class SampleChunk:
     """About one second of one patient's signal.
 
     ``samples`` holds ADC units (``int16``) or physical units (``float32``); the physical
-    value is ``(samples - baseline) / gain`` in ``units``.
+    value is ``(samples - baseline) / gain`` in ``units``. ``stream_id`` names one unbroken
+    stream of a patient (a producer session): ``seq`` counts chunks within it, so a chunk of a
+    new stream starts the patient afresh while an old ``seq`` of the same stream is a
+    redelivery.
     """
 
     patient_id: str
@@ -109,6 +112,7 @@ class SampleChunk:
     source: str
     samples: npt.NDArray[Any] = field(repr=False)
     sent_unix_s: float = 0.0
+    stream_id: str = ""
     version: int = SCHEMA_VERSION
 
     @property
@@ -147,6 +151,7 @@ class SampleChunk:
             "seq": self.seq,
             "source": self.source,
             "sent_unix_s": self.sent_unix_s,
+            "stream_id": self.stream_id,
             "n_samples": int(arr.shape[0]),
         }
         head = json.dumps(header, separators=(",", ":")).encode()
@@ -220,6 +225,7 @@ class SampleChunk:
             source=str(h.get("source", "")),
             samples=samples,
             sent_unix_s=float(h.get("sent_unix_s", 0.0)),
+            stream_id=str(h.get("stream_id", ""))[:64],
             version=version,
         )
 

@@ -203,12 +203,8 @@ def ensure_topics(
 class EmbeddedServices:
     """Context manager: start whatever of broker and Redis is not configured, stop it after.
 
-    Examples
-    --------
-    >>> from cardiowatch.settings import Settings
-    >>> with EmbeddedServices(Settings.from_env(), Path("/tmp/cw-doc")) as s:  # doctest: +SKIP
-    ...     s.settings.kafka_url
-    '127.0.0.1:40123'
+    Inside the ``with`` block, ``settings`` holds the URLs in force (for example
+    ``kafka_url='127.0.0.1:40123'``) and the topics exist with the configured partitions.
     """
 
     def __init__(self, settings: Settings, log_dir: Path) -> None:

@@ -6,9 +6,9 @@ documentation; nothing else in the code base hard-codes a host, a port or a topi
 
 Examples
 --------
->>> s = Settings.from_env({"CARDIOWATCH_CHUNK_S": "0.5"})
->>> s.chunk_s
-0.5
+>>> s = Settings.from_env({"CARDIOWATCH_CHUNK_S": "0.5", "CARDIOWATCH_DATA": "/data"})
+>>> s.chunk_s, s.data_dir
+(0.5, '/data')
 >>> s.topic_ecg
 'signals.ecg'
 """
@@ -26,8 +26,8 @@ ENV_PREFIX = "CARDIOWATCH_"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _setting(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+def _setting(default: Any, doc: str, *, env: str | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "env": env})
 
 
 def default_data_dir() -> str:
@@ -51,7 +51,9 @@ class Settings:
         "Broker quirks to design around: 'tansu' (one-record producer batches so table "
         "recovery stays exact), 'kafka' (none), 'auto' = 'tansu' for the embedded broker.",
     )
-    data_dir: str = _setting(default_data_dir(), "Directory holding mitdb/, pascal/, ...")
+    data_dir: str = _setting(
+        default_data_dir(), "Directory holding mitdb/, pascal/, ...", env="CARDIOWATCH_DATA"
+    )
     app_id: str = _setting("cardiowatch", "Faust application id (consumer group, table prefix).")
     partitions: int = _setting(4, "Partitions of every patient-keyed topic.")
     topic_ecg: str = _setting("signals.ecg", "ECG sample chunks, keyed by patient id.")
@@ -82,7 +84,7 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
+            raw = env.get(cls.env_name(f.name))
             if raw is None or raw == "":
                 continue
             values[f.name] = _coerce(f.type, raw, f.name)
@@ -113,10 +115,16 @@ class Settings:
         )
 
     @staticmethod
+    def env_name(field_name: str) -> str:
+        """The environment variable of a field (``CARDIOWATCH_<FIELD>`` unless renamed)."""
+        f = Settings.__dataclass_fields__[field_name]
+        return str(f.metadata["env"] or ENV_PREFIX + field_name.upper())
+
+    @staticmethod
     def documentation() -> list[tuple[str, str, str]]:
         """``(environment variable, default, doc)`` for every field."""
         return [
-            (ENV_PREFIX + f.name.upper(), repr(f.default), f.metadata["doc"])
+            (Settings.env_name(f.name), repr(f.default), f.metadata["doc"])
             for f in dataclasses.fields(Settings)
         ]
 

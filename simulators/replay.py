@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,12 +24,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class VirtualPatient:
-    """One patient id bound to one source; ``seq`` counts the chunks sent."""
+    """One patient id bound to one source; ``seq`` counts the chunks sent in ``stream_id``."""
 
     patient_id: str
     source: ChunkSource
     seq: int = 0
     done: bool = False
+    stream_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
 
 @dataclass
@@ -77,6 +79,7 @@ def make_chunk(
         source=info.source,
         samples=block.samples,
         sent_unix_s=time.time(),
+        stream_id=patient.stream_id,
     )
     annotations = AnnotationBatch(
         patient_id=patient.patient_id,

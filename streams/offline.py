@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cardiowatch.schemas import alert_id
 from models.monitor import MonitorUpdate
 from simulators.replay import VirtualPatient, make_chunk
 from simulators.sources import ChunkSource, WfdbRecord, WfdbSource
@@ -57,8 +58,6 @@ def analyze_source(
     if state is not None:
         final: MonitorUpdate = state.monitor.flush()
         beats.extend({"sample": b.sample_index, "label": b.label} for b in final.beats)
-        from cardiowatch.schemas import alert_id
-
         for event in final.alarms:
             aid = alert_id(state.patient_id, event.kind, event.onset_sample)
             collect_alarm(

@@ -3,14 +3,16 @@
 :func:`process_chunk` takes a patient's state (the faust table value) and one decoded chunk and
 returns the new state and the messages to publish. It owns the stream-level rules:
 
-* **Continuity.** A chunk is expected to continue the previous one (``seq`` and
-  ``start_sample``). A chunk that starts elsewhere (a gap, a new record, another sampling rate)
-  restarts the patient's monitor there and is counted as a discontinuity.
+* **Continuity.** A chunk is expected to continue the previous one of its stream
+  (``stream_id``, ``seq`` and ``start_sample``). A chunk that starts elsewhere (a gap, a new
+  stream, another record or sampling rate) restarts the patient's monitor there and is counted
+  as a discontinuity; the old monitor is flushed first, so its last beats are published and
+  its open alarms end where the old signal ended.
 * **Redelivery.** Delivery is at least once: after a rebalance or a crash, chunks whose results
   are already in the state come again. The state keeps the published results of its last few
   chunks (the *outbox*); a redelivered chunk gets the same results re-published (consumers
   de-duplicate by beat sample and alert id) and does not touch the monitor.
-* **Stale chunks** older than the outbox are rejected as ``duplicate``.
+* **Stale chunks** of the same stream older than the outbox are rejected as ``duplicate``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class PatientState:
 
     patient_id: str
     source: str
+    stream_id: str
     fs_hz: float
     n_leads: int
     monitor: EcgMonitor
@@ -76,6 +79,7 @@ class PatientState:
         return cls(
             patient_id=chunk.patient_id,
             source=chunk.source,
+            stream_id=chunk.stream_id,
             fs_hz=chunk.fs_hz,
             n_leads=n_leads,
             monitor=monitor,
@@ -83,10 +87,18 @@ class PatientState:
             next_sample=chunk.start_sample,
         )
 
+    def restart(self, chunk: SampleChunk, *, mains_hz: float) -> PatientState:
+        """A new state at ``chunk`` that keeps the patient's beat count and open alarms."""
+        fresh = PatientState.start(chunk, mains_hz=mains_hz)
+        fresh.beats_total = self.beats_total
+        fresh.active_alarms = dict(self.active_alarms)
+        return fresh
+
     def continues(self, chunk: SampleChunk) -> bool:
         """Whether ``chunk`` is the next one of the same signal."""
         return (
-            chunk.start_sample == self.next_sample
+            chunk.stream_id == self.stream_id
+            and chunk.start_sample == self.next_sample
             and chunk.fs_hz == self.fs_hz
             and len(chunk.leads) == self.n_leads
             and chunk.source == self.source
@@ -113,7 +125,7 @@ def process_chunk(
 ) -> ChunkResult:
     """Apply ``chunk`` to ``state``; see the module docstring for the rules."""
     now = time.time() if now_unix_s is None else now_unix_s
-    if state is not None and chunk.seq < state.next_seq and chunk.source == state.source:
+    if state is not None and chunk.stream_id == state.stream_id and chunk.seq < state.next_seq:
         for outputs in state.outbox:
             if outputs.seq == chunk.seq:
                 return ChunkResult("redelivered", state, outputs)
@@ -123,11 +135,24 @@ def process_chunk(
         return ChunkResult("rejected", state, error=error)
 
     restarted = state is not None and not state.continues(chunk)
-    if state is None or restarted:
+    ended: MonitorUpdate | None = None
+    if state is None:
         state = PatientState.start(chunk, mains_hz=mains_hz)
+    elif restarted:
+        # Close the old signal: its last beats, and every alarm still open ends there.
+        ended = state.monitor.flush()
+        state = state.restart(chunk, mains_hz=mains_hz)
 
     x_mv = chunk.physical()
     update = state.monitor.process(x_mv)
+    if ended is not None:
+        update = MonitorUpdate(
+            end_sample=update.end_sample,
+            beats=[*ended.beats, *update.beats],
+            heart_rate_bpm=update.heart_rate_bpm,
+            signal_ok=update.signal_ok,
+            alarms=[*ended.alarms, *update.alarms],
+        )
     _update_strip(state, chunk)
     outputs = _outputs(state, chunk, update, now)
     state.next_seq = chunk.seq + 1

@@ -50,7 +50,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """``CARDIOWATCH_*`` variables that reproduce ``settings`` in a child process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARDIOWATCH_")}
     for field in settings.__dataclass_fields__:
-        env[f"CARDIOWATCH_{field.upper()}"] = str(getattr(settings, field))
+        env[Settings.env_name(field)] = str(getattr(settings, field))
     env["CARDIOWATCH_BROKER_COMPAT"] = "tansu" if settings.tansu_compat else "kafka"
     return env
 

@@ -79,12 +79,41 @@ def test_state_survives_pickle_mid_stream() -> None:
 def test_gap_restarts_the_monitor_at_the_new_position() -> None:
     cs = chunks(20)
     state, _ = run(cs[:8])
+    beats_before = state.beats_total
     result = process_chunk(state, cs[12])  # chunks 8-11 never arrived
     assert result.outcome == "processed"
     assert result.restarted
     assert result.state is not None
+    assert result.state is not state
     assert result.state.next_sample == cs[12].end_sample
-    assert result.state.beats_total == 0
+    assert result.state.monitor.start_index == cs[12].start_sample
+    assert result.state.beats_total >= beats_before  # the patient's count goes on
+
+
+def test_restart_ends_the_open_alarms_of_the_old_signal() -> None:
+    cs = chunks(40, events=("asystole@15:20",))
+    state, _ = run(cs[:25])  # asystole raised, still going
+    assert "asystole" in state.active_alarms
+    result = process_chunk(state, cs[30])  # a gap
+    assert result.outputs is not None
+    ends = [a for a in result.outputs.alerts if a.state == "end"]
+    assert [a.alarm_type for a in ends] == ["asystole"]
+    assert ends[0].id == state.active_alarms["asystole"]
+    assert ends[0].end_sample == cs[24].end_sample
+    assert result.state is not None
+    assert "asystole" not in result.state.active_alarms
+
+
+def test_new_stream_of_the_same_patient_starts_afresh_instead_of_duplicate() -> None:
+    cs = chunks(10)
+    state, _ = run(cs)
+    [again] = synthetic_patients(1, events=[], seed=1, first_index=0)  # a restarted simulator
+    first = _take(again, 1)[0]
+    assert first.seq == 0
+    assert first.stream_id != cs[0].stream_id
+    result = process_chunk(state, first)
+    assert result.outcome == "processed"
+    assert result.restarted
 
 
 def test_asystole_alert_carries_id_priority_and_strip() -> None:
