@@ -61,6 +61,8 @@ _SIMULATE_OPTIONS = [
     click.option("--duration", "duration_s", type=float, default=None,
                  help="Seconds of signal to send (default: until stopped)."),
     click.option("--seed", type=int, default=0, help="Seed of the synthetic patients."),
+    click.option("--chunk-s", type=float, default=None,
+                 help="Seconds of signal per message (default: CARDIOWATCH_CHUNK_S, 1.0)."),
 ]  # fmt: skip
 
 
@@ -72,7 +74,7 @@ def _simulate_options(f: Callable[..., None]) -> Callable[..., None]:
 
 def _simulate_argv(
     *, records: str, patients: int | None, synthetic: int, events: Sequence[str], speed: float,
-    loop: bool, duration_s: float | None, seed: int,
+    loop: bool, duration_s: float | None, seed: int, chunk_s: float | None,
 ) -> list[str]:  # fmt: skip
     """The ``cardiowatch simulate`` arguments that reproduce these options."""
     argv = ["--speed", str(speed), "--seed", str(seed), "--synthetic", str(synthetic)]
@@ -85,6 +87,8 @@ def _simulate_argv(
         argv += ["--duration", str(duration_s)]
     for event in events:
         argv += ["--event", event]
+    if chunk_s is not None:
+        argv += ["--chunk-s", str(chunk_s)]
     return argv
 
 
@@ -92,13 +96,17 @@ def _simulate_argv(
 @_simulate_options
 def simulate(
     records: str, patients: int | None, synthetic: int, events: tuple[str, ...], speed: float,
-    loop: bool, duration_s: float | None, seed: int,
+    loop: bool, duration_s: float | None, seed: int, chunk_s: float | None,
 ) -> None:  # fmt: skip
     """Replay records (and synthetic patients) into the ECG samples topic."""
     from simulators.build import build_patients
     from simulators.patients import run_replay
 
     settings = _settings()
+    if chunk_s is not None:
+        if not 0.01 <= chunk_s <= 60:
+            raise click.BadParameter("between 0.01 and 60 seconds", param_hint="--chunk-s")
+        settings = settings.replace(chunk_s=chunk_s)
     if not settings.kafka_url:
         raise click.UsageError("set CARDIOWATCH_KAFKA_URL (or use 'cardiowatch up')")
     vps = build_patients(
@@ -130,7 +138,8 @@ def simulate(
 )
 def up(
     records: str, patients: int | None, synthetic: int, events: tuple[str, ...], speed: float,
-    loop: bool, duration_s: float | None, seed: int, run_for_s: float | None, log_dir: Path,
+    loop: bool, duration_s: float | None, seed: int, chunk_s: float | None,
+    run_for_s: float | None, log_dir: Path,
 ) -> None:  # fmt: skip
     """Start broker, Redis, worker and simulator, and show patients and alerts live."""
     from cardiowatch.up import run_up
@@ -140,7 +149,7 @@ def up(
         synthetic, events = 2, ("asystole@25:8", "tachycardia@40:30:160")
     argv = _simulate_argv(
         records=records, patients=patients, synthetic=synthetic, events=events,
-        speed=speed, loop=loop, duration_s=duration_s, seed=seed,
+        speed=speed, loop=loop, duration_s=duration_s, seed=seed, chunk_s=chunk_s,
     )  # fmt: skip
     sys.exit(run_up(settings, argv, log_dir=log_dir, duration_s=run_for_s))
 
