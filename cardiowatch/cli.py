@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import signal
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
+from rich.progress import Progress, TaskID
 
 from cardiowatch.settings import Settings
 
@@ -202,3 +204,75 @@ def data_fetch(database: str) -> None:
     click.echo(f"downloading {database} from PhysioNet into {target} ...")
     wfdb.dl_database(database, dl_dir=str(target))
     click.echo("done")
+
+
+def _advance(progress: Progress, task: TaskID, _: str) -> None:
+    progress.advance(task)
+
+
+@main.group()
+def evaluate() -> None:
+    """Score the detectors against reference annotations."""
+
+
+@evaluate.command("qrs")
+@click.option("--records", default="", help="Comma-separated MIT-BIH records (default: all 48).")
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the figures as JSON here.",
+)
+@click.option(
+    "--markdown",
+    "md_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the markdown tables here.",
+)
+@click.option(
+    "--peers/--no-peers",
+    default=False,
+    help="Also score wfdb's XQRS and NeuroKit2 (needs the 'bench' extra).",
+)
+def evaluate_qrs(records: str, json_out: Path | None, md_out: Path | None, peers: bool) -> None:
+    """Beat-by-beat EC57 scoring of QRS detection on MIT-BIH."""
+    from cardiowatch.evaluate_qrs import DETECTORS, load_reference, markdown, score_records
+
+    settings = _settings()
+    data_dir = Path(settings.data_dir) / "mitdb"
+    if not (data_dir / "RECORDS").exists():
+        raise click.UsageError(
+            f"no MIT-BIH in {data_dir}: set CARDIOWATCH_DATA or run 'cardiowatch data fetch mitdb'"
+        )
+    names = [r.strip() for r in records.split(",") if r.strip()] or (
+        data_dir / "RECORDS"
+    ).read_text().split()
+    detectors = ["cardiowatch", "xqrs", "neurokit2"] if peers else ["cardiowatch"]
+    with Progress(transient=True) as progress:
+        task = progress.add_task("loading records", total=len(names))
+        refs = []
+        for name in names:
+            refs.append(load_reference(data_dir, name))
+            progress.advance(task)
+        results = {}
+        for det in detectors:
+            task = progress.add_task(f"scoring {det}", total=len(refs))
+            results[det] = score_records(
+                refs, DETECTORS[det], on_record=functools.partial(_advance, progress, task)
+            )
+    result = results["cardiowatch"]
+    if peers:
+        keys = ("gross", "gross_nonpaced", "seconds_per_record")
+        result["peers"] = {
+            k: {key: v[key] for key in keys} for k, v in results.items() if k != "cardiowatch"
+        }
+    text = markdown(result)
+    click.echo(text)
+    if md_out is not None:
+        md_out.parent.mkdir(parents=True, exist_ok=True)
+        md_out.write_text(text + "\n")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=1))

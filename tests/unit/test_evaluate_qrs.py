@@ -1,0 +1,45 @@
+"""`cardiowatch evaluate qrs`: the JSON layout and the scores on a real record."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cardiowatch.evaluate_qrs import detect_cardiowatch, load_reference, score_records
+
+
+def test_json_layout_and_accuracy_on_record_100(mitdb: Path, tmp_path: Path) -> None:
+    out = tmp_path / "qrs.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "cardiowatch", "evaluate", "qrs", "--records", "100,117",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={"CARDIOWATCH_DATA": str(mitdb.parent), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result) >= {"gross", "gross_nonpaced", "records", "seconds_per_record"}
+    assert set(result["records"]) == {"100", "117"}
+    assert set(result["records"]["100"]) == {"tp", "fn", "fp", "se", "ppv"}
+    assert result["gross"]["se"] >= 99.5
+    assert result["gross"]["ppv"] >= 99.5
+    assert result["gross"] == result["gross_nonpaced"]  # neither record is paced
+    assert "| 100 |" in done.stdout
+
+
+def test_flutter_episodes_are_excluded_from_scoring(mitdb: Path) -> None:
+    ref = load_reference(mitdb, "207")
+    assert ref.flutter, "record 207 has ventricular flutter episodes"
+    scored = score_records([ref], detect_cardiowatch)
+    # A detector that fires every 200 ms inside the flutter episodes and nowhere else loses
+    # nothing when those episodes are excluded.
+    fs = ref.fs_hz
+    spam = np.concatenate([np.arange(a, b, int(0.2 * fs)) for a, b in ref.flutter])
+    spammed = score_records(
+        [ref], lambda x, f: np.sort(np.concatenate([detect_cardiowatch(x, f), spam]))
+    )
+    assert spammed["gross"]["fp"] == scored["gross"]["fp"]
