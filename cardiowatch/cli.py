@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import signal
@@ -12,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
-from rich.progress import Progress, TaskID
+from rich.progress import Progress
 
 from cardiowatch.settings import Settings
 
@@ -206,10 +205,6 @@ def data_fetch(database: str) -> None:
     click.echo("done")
 
 
-def _advance(progress: Progress, task: TaskID, _: str) -> None:
-    progress.advance(task)
-
-
 @main.group()
 def evaluate() -> None:
     """Score the detectors against reference annotations."""
@@ -236,9 +231,28 @@ def evaluate() -> None:
     default=False,
     help="Also score wfdb's XQRS and NeuroKit2 (needs the 'bench' extra).",
 )
-def evaluate_qrs(records: str, json_out: Path | None, md_out: Path | None, peers: bool) -> None:
+@click.option(
+    "--noise/--no-noise",
+    default=False,
+    help="Also run the noise stress test (24 to -6 dB, NST method).",
+)
+@click.option(
+    "--noise-records",
+    default="118,119",
+    help="Records of the noise stress test (default: 118,119, as the NST database).",
+)
+@click.option(
+    "--noise-kind",
+    type=click.Choice(["em", "ma", "bw", "mixed"]),
+    default="em",
+    help="Noise of the stress test (default: electrode motion, as NST 118e/119e).",
+)
+def evaluate_qrs(
+    records: str, json_out: Path | None, md_out: Path | None, peers: bool, noise: bool,
+    noise_records: str, noise_kind: str,
+) -> None:  # fmt: skip
     """Beat-by-beat EC57 scoring of QRS detection on MIT-BIH."""
-    from cardiowatch.evaluate_qrs import DETECTORS, load_reference, markdown, score_records
+    from cardiowatch.evaluate_qrs import markdown, run_evaluation
 
     settings = _settings()
     data_dir = Path(settings.data_dir) / "mitdb"
@@ -246,28 +260,12 @@ def evaluate_qrs(records: str, json_out: Path | None, md_out: Path | None, peers
         raise click.UsageError(
             f"no MIT-BIH in {data_dir}: set CARDIOWATCH_DATA or run 'cardiowatch data fetch mitdb'"
         )
-    names = [r.strip() for r in records.split(",") if r.strip()] or (
-        data_dir / "RECORDS"
-    ).read_text().split()
-    detectors = ["cardiowatch", "xqrs", "neurokit2"] if peers else ["cardiowatch"]
+    names = _names(records) or (data_dir / "RECORDS").read_text().split()
     with Progress(transient=True) as progress:
-        task = progress.add_task("loading records", total=len(names))
-        refs = []
-        for name in names:
-            refs.append(load_reference(data_dir, name))
-            progress.advance(task)
-        results = {}
-        for det in detectors:
-            task = progress.add_task(f"scoring {det}", total=len(refs))
-            results[det] = score_records(
-                refs, DETECTORS[det], on_record=functools.partial(_advance, progress, task)
-            )
-    result = results["cardiowatch"]
-    if peers:
-        keys = ("gross", "gross_nonpaced", "seconds_per_record")
-        result["peers"] = {
-            k: {key: v[key] for key in keys} for k, v in results.items() if k != "cardiowatch"
-        }
+        result = run_evaluation(
+            data_dir, names, peers=peers, noise_records=_names(noise_records) if noise else [],
+            noise_kind=noise_kind, progress=progress,
+        )  # fmt: skip
     text = markdown(result)
     click.echo(text)
     if md_out is not None:
@@ -276,3 +274,7 @@ def evaluate_qrs(records: str, json_out: Path | None, md_out: Path | None, peers
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=1))
+
+
+def _names(csv: str) -> list[str]:
+    return [r.strip() for r in csv.split(",") if r.strip()]

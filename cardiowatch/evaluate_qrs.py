@@ -6,6 +6,9 @@ match window, the first 5 minutes excluded, ventricular flutter episodes (``[`` 
 excluded. Gross figures are reported on all 48 records and on the 44 non-paced ones. Peers
 (wfdb's XQRS, NeuroKit2's default detector) run on the same records with the same scorer, on
 the whole record at once (they are offline detectors).
+
+With ``--noise`` the same scoring is repeated with noise added as the MIT-BIH Noise Stress Test
+was made (``simulators/noise.py``), at 24, 18, 12, 6, 0 and -6 dB.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
+from rich.progress import Progress
 
 from models.ecg import BeatScore, EcgBeatPipeline, match_beats
+from simulators.noise import NoiseKind, add_noise
 from simulators.sources import BEAT_SYMBOLS
 
 PACED_RECORDS = frozenset({"102", "104", "107", "217"})
 CHUNK_S = 1.0
+NOISE_SNRS_DB = (24.0, 18.0, 12.0, 6.0, 0.0, -6.0)
 
 FloatArray = npt.NDArray[np.float64]
 Detector = Callable[[FloatArray, float], npt.NDArray[np.int64]]
@@ -140,6 +146,67 @@ def score_records(
     }
 
 
+def noise_sweep(
+    refs: Sequence[Reference],
+    detector: Detector,
+    *,
+    snrs_db: Sequence[float] = NOISE_SNRS_DB,
+    kind: NoiseKind = "em",
+    on_record: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Gross scores with NST-style noise at each SNR (``simulators.noise``, 2 min on/off).
+
+    Each record gets its own noise realisation (seeded by its name), the same at every SNR
+    except for its gain.
+    """
+    by_snr: dict[str, dict[str, float | int]] = {}
+    for snr_db in snrs_db:
+
+        def noisy(ref: Reference, snr: float = snr_db) -> FloatArray:
+            seed = int(ref.name) if ref.name.isdigit() else 0
+            return add_noise(ref.x_mv, ref.beats, ref.fs_hz, snr_db=snr, kind=kind, seed=seed)
+
+        scored = score_records(refs, detector, transform=noisy, on_record=on_record)
+        by_snr[f"{snr_db:g}"] = scored["gross"]
+    return {"kind": kind, "pattern": "nst", "records": [r.name for r in refs], "snr_db": by_snr}
+
+
+def run_evaluation(
+    data_dir: Path,
+    names: Sequence[str],
+    *,
+    peers: bool = False,
+    noise_records: Sequence[str] = (),
+    noise_kind: str = "em",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Everything ``cardiowatch evaluate qrs`` reports, as its JSON document."""
+    detectors = list(DETECTORS) if peers else ["cardiowatch"]
+    refs = {n: load_reference(data_dir, n) for n in dict.fromkeys([*names, *noise_records])}
+
+    def tick(label: str, total: int) -> Callable[[str], None] | None:
+        if progress is None:
+            return None
+        task = progress.add_task(label, total=total)
+        return lambda _: progress.advance(task)
+
+    results: dict[str, dict[str, Any]] = {}
+    for det in detectors:
+        chosen = [refs[n] for n in names]
+        results[det] = score_records(chosen, DETECTORS[det], on_record=tick(det, len(chosen)))
+        if noise_records:
+            noisy = [refs[n] for n in noise_records]
+            results[det]["noise"] = noise_sweep(
+                noisy, DETECTORS[det], kind=cast(NoiseKind, noise_kind),
+                on_record=tick(f"{det} + noise", len(noisy) * len(NOISE_SNRS_DB)),
+            )  # fmt: skip
+    result = results.pop("cardiowatch")
+    if results:
+        keys = ("gross", "gross_nonpaced", "seconds_per_record", "noise")
+        result["peers"] = {k: {key: v[key] for key in keys if key in v} for k, v in results.items()}
+    return result
+
+
 def markdown(result: dict[str, Any]) -> str:
     """Per-record table, gross figures and peers as markdown."""
     lines = ["| record | TP | FN | FP | Se % | +P % |", "|---|---|---|---|---|---|"]
@@ -158,4 +225,25 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {name} | {label} | {g['tp']} | {g['fn']} | {g['fp']} | {g['se']:.3f} "
                 f"| {g['ppv']:.3f} | {g['f1']:.3f} | {r['seconds_per_record']:.3f} |"
             )
+    sweeps = _noise_rows(result)
+    if sweeps:
+        lines += ["", "| noise | records | SNR dB | detector | Se % | +P % | F1 % |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, sweep in sweeps:
+        records = ",".join(sweep["records"])
+        for snr, g in sweep["snr_db"].items():
+            lines.append(
+                f"| {sweep['kind']} ({sweep['pattern']}) | {records} | {snr} | {name} "
+                f"| {g['se']:.2f} | {g['ppv']:.2f} | {g['f1']:.2f} |"
+            )
     return "\n".join(lines)
+
+
+def _noise_rows(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    rows = []
+    if "noise" in result:
+        rows.append(("cardiowatch", result["noise"]))
+    for name, peer in result.get("peers", {}).items():
+        if "noise" in peer:
+            rows.append((name, peer["noise"]))
+    return rows

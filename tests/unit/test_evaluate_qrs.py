@@ -16,7 +16,7 @@ def test_json_layout_and_accuracy_on_record_100(mitdb: Path, tmp_path: Path) -> 
     out = tmp_path / "qrs.json"
     done = subprocess.run(
         [sys.executable, "-m", "cardiowatch", "evaluate", "qrs", "--records", "100,117",
-         "--json", str(out)],
+         "--json", str(out), "--noise", "--noise-records", "100"],
         capture_output=True, text=True, timeout=120, check=False,
         env={"CARDIOWATCH_DATA": str(mitdb.parent), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
@@ -29,6 +29,12 @@ def test_json_layout_and_accuracy_on_record_100(mitdb: Path, tmp_path: Path) -> 
     assert result["gross"]["ppv"] >= 99.5
     assert result["gross"] == result["gross_nonpaced"]  # neither record is paced
     assert "| 100 |" in done.stdout
+    noise = result["noise"]
+    assert noise["records"] == ["100"]
+    assert list(noise["snr_db"]) == ["24", "18", "12", "6", "0", "-6"]
+    f1 = [noise["snr_db"][s]["f1"] for s in noise["snr_db"]]
+    assert f1[0] >= 99.5  # 24 dB barely disturbs a clean record
+    assert f1[-1] < f1[0]  # and -6 dB does
 
 
 def test_flutter_episodes_are_excluded_from_scoring(mitdb: Path) -> None:
