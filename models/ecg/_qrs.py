@@ -11,7 +11,8 @@ The detector follows Pan & Tompkins (1985) and Hamilton & Tompkins (1986):
    the P wave before it). A candidate is final once that window has been seen.
 3. **Decisions** (a Python loop over the few candidates per second): a threshold between
    the median of the last eight QRS peaks and the median of the last eight noise peaks
-   (in the amplitude domain, the square root of the envelope); a 200 ms refractory period
+   (in the amplitude domain, the square root of the envelope), confirmed by the other leads
+   (below); a 200 ms refractory period
    that only a clearly larger complex overrides (the earlier one was then a P wave); T-wave
    discrimination (within 360 ms of a beat, a candidate with less than half the usual QRS
    slope and size is a T wave); and search-back at half the threshold for a missed beat
@@ -23,10 +24,18 @@ The detector follows Pan & Tompkins (1985) and Hamilton & Tompkins (1986):
 5. **Quality**: how far the beat's peak stands above the noise level, and, with more than
    one lead, whether the other leads show a QRS of their usual size at the same time.
 
-Detection runs on the primary (first) lead. Summing the two leads' envelopes, with
-amplitude-normalised or fixed learned weights, was tried on MIT-BIH and lowered the
-positive predictivity (the second lead, V1 in most records, adds T waves and noise), so
-the secondary leads only inform the per-beat quality.
+Candidates come from the primary (first) lead; the other leads **confirm** them. Noise is
+independent between leads (electrode motion, muscle), a QRS is not, so a candidate above
+lead 1's threshold is accepted only when the mean of the leads' normalised levels (0 at the
+lead's noise level, 1 at its usual QRS level; a secondary lead's level is its largest within
+``lead_skew_s``) exceeds ``confirm_fraction``. Only secondary leads whose QRS stands clearly
+above their noise (``fusion_separation``) take part, so a lead with tiny complexes cannot
+veto, and with none lead 1 decides alone. Search-back candidates need half that
+confirmation. When lead 1 is noisy, a premature candidate (sooner than ``early_rr`` mean RR
+intervals) needs ``early_confirm_fraction``. Summing the leads' envelopes (amplitude-
+normalised or with fixed learned weights) was tried on MIT-BIH and lowered the positive
+predictivity (the second lead, V1 in most records, adds T waves and noise); confirmation
+raises it.
 
 All arithmetic is deterministic per sample (SOS/IIR filters, windowed sums and maxima
 over fixed windows), so the output is bit-identical for every chunking of the stream.
@@ -58,6 +67,13 @@ def _median(values: list[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Lower ``q``-quantile (order statistic) of a short list (0.0 when empty)."""
+    if not values:
+        return 0.0
+    return sorted(values)[int(q * (len(values) - 1))]
 
 
 class QrsDetector:
@@ -105,6 +121,14 @@ class QrsDetector:
     searchback_rr = 1.66
     weak_slope_fraction = 0.5  # T wave: less than this fraction of the usual QRS slope
     refractory_override = 1.15  # a complex this much larger overrides the refractory period
+    lead_skew_s = 0.05  # a secondary lead's QRS is looked for this far either side
+    fusion_separation = 0.5  # a secondary lead confirms when (QRS - noise) / QRS is above this
+    secondary_qrs_quantile = 0.5  # a secondary lead's QRS level: this quantile of the last 8
+    sure_level = 0.8  # ... unless lead 1 is clean and its level is above this
+    confirm_fraction = 0.5  # mean normalised level of the confirming leads
+    early_rr = 0.6  # a candidate sooner than this fraction of the mean RR ...
+    early_confirm_fraction = 0.7  # ... needs this mean normalised level
+    noisy_level = 0.15  # ... when lead 1's noise level is above this fraction of its QRS level
 
     def __init__(self, fs_hz: float, *, n_leads: int = 1, start_index: int = 0) -> None:
         if n_leads < 1:
@@ -121,6 +145,7 @@ class QrsDetector:
         self._refractory = round(self.refractory_s * fs)
         self._t_window = round(self.t_wave_window_s * fs)
         self._learn_n = max(1, round(self.learning_s * fs))
+        self._skew = round(self.lead_skew_s * fs)
         self._sos = np.ascontiguousarray(
             signal.butter(self.band_order, self.band_hz, btype="bandpass", output="sos", fs=fs)
         )
@@ -155,6 +180,7 @@ class QrsDetector:
         self._qrs_peaks: list[float] = []
         self._noise_peaks: list[float] = []
         self._lead_levels: list[list[float]] = [[] for _ in range(n_leads)]  # at beats
+        self._lead_noise: list[list[float]] = [[] for _ in range(n_leads)]  # at non-beats
         self._rr: list[int] = []
         self._last_j: int | None = None  # envelope index of the last beat
         self._qrs_slopes: list[float] = []
@@ -219,7 +245,11 @@ class QrsDetector:
 
     def _candidate(self, j: int) -> _Candidate:
         """Features of the candidate at envelope index ``j``."""
-        levels = np.sqrt(self._env[j - self._env_base])
+        k = j - self._env_base
+        levels = np.sqrt(self._env[k])
+        if self.n_leads > 1:
+            near = self._env[max(0, k - self._skew) : k + self._skew + 1, 1:].max(axis=0)
+            levels[1:] = np.sqrt(near)
         lo = max(j - self._h, self._sig_base) - self._sig_base
         slope = float(self._slope[lo : j + self._h + 1 - self._sig_base].max())
         lo = max(j - self._lag_hi, self._sig_base) - self._sig_base
@@ -249,12 +279,37 @@ class QrsDetector:
             quality = 0.5 * quality + 0.5 * sum(agree) / len(agree)
         return Beat(sample_index=self.start_index + cand.r, quality=quality)
 
+    def _confirmed(self, cand: _Candidate, fraction: float) -> bool:
+        """Whether the mean normalised level of lead 1 and the reliable other leads > ``fraction``.
+
+        A lead's level is normalised between its noise level (0) and its QRS level (1); a
+        secondary lead takes part when its QRS stands clearly above its noise
+        (``fusion_separation``). With no reliable secondary lead, lead 1 decides alone.
+        """
+        npk = _median(self._noise_peaks)
+        span = _median(self._qrs_peaks) - npk
+        total = (cand.peak - npk) / span if span > 0.0 else 0.0
+        if total >= self.sure_level and npk <= self.noisy_level * (npk + span):
+            return True  # lead 1 is clean and shows a QRS of its usual size
+        count = 1
+        for level, good, bad in zip(
+            cand.secondary, self._lead_levels[1:], self._lead_noise[1:], strict=True
+        ):
+            q2 = _quantile(good, self.secondary_qrs_quantile)
+            n2 = _median(bad)
+            if q2 > 0.0 and q2 - n2 >= self.fusion_separation * q2:
+                total += (level - n2) / (q2 - n2)
+                count += 1
+        return count == 1 or total > fraction * count
+
     def _search_back(self, out: list[Beat]) -> None:
         """Accept the largest pending candidate up to the deadline above the lower threshold."""
         limit = self.searchback_fraction * self._threshold()
+        confirm = self.searchback_fraction * self.confirm_fraction
         best: _Candidate | None = None
         for cand in self._pending:
             eligible = cand.j <= self._deadline and cand.peak > limit
+            eligible = eligible and self._confirmed(cand, confirm)
             if eligible and (best is None or cand.peak > best.peak):
                 best = cand
         if best is None:
@@ -281,10 +336,17 @@ class QrsDetector:
         weak = cand.slope < self.weak_slope_fraction * usual_slope
         weak = weak and cand.peak < 0.5 * _median(self._qrs_peaks)
         is_t_wave = weak and self._last_j is not None and j - self._last_j < self._t_window
-        if cand.peak > self._threshold() and not is_t_wave:
+        confirm = self.confirm_fraction
+        early = self._last_j is not None and j - self._last_j < self.early_rr * self._mean_rr()
+        if early and _median(self._noise_peaks) > self.noisy_level * _median(self._qrs_peaks):
+            confirm = self.early_confirm_fraction
+        is_qrs = cand.peak > self._threshold() and self._confirmed(cand, confirm)
+        if is_qrs and not is_t_wave:
             out.append(self._accept(cand))
             return
         _push(self._noise_peaks, cand.peak)
+        for level, history in zip(cand.secondary, self._lead_noise[1:], strict=True):
+            _push(history, level)
         if not is_t_wave:
             self._pending.append(cand)
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import wfdb
 from hypothesis import given, settings
+from scipy import signal
 
 from models.ecg import Beat, EcgBeatPipeline, QrsDetector, match_beats
 from tests.stage_contract import check_stage_contract, split_points
@@ -145,6 +146,25 @@ def test_one_lead_accepts_a_one_dimensional_array() -> None:
     assert (score.fn, score.fp) == (0, 0)
     with pytest.raises(ValueError, match="expected shape"):
         EcgBeatPipeline(FS_HZ, 1).process(x)
+
+
+def test_clean_second_lead_vetoes_noise_on_the_first() -> None:
+    """Electrode-motion-like noise on lead 1 only: lead 2 confirms the QRS, not the noise."""
+    x, r_true = synthetic_ecg(180.0, seed=7)
+    rng = np.random.default_rng(3)
+    sos = signal.butter(2, (1.0, 12.0), btype="bandpass", output="sos", fs=FS_HZ)
+    noise = signal.sosfilt(sos, rng.standard_normal(len(x)))
+    noise *= 0.2 / np.std(noise)  # mV, against 1.2 mV R waves
+    noise[: round(60 * FS_HZ)] = 0.0  # a clean first minute to learn the leads' levels
+    x[:, 0] += noise
+    scores = {}
+    for n_leads in (1, 2):
+        beats = run_stream(EcgBeatPipeline(FS_HZ, n_leads), x[:, :n_leads], 360)
+        found = [b.sample_index for b in beats]
+        scores[n_leads] = match_beats(r_true, found, FS_HZ, exclude_first_s=60.0)
+    assert scores[1].fp >= 20  # lead 1 alone takes noise for beats
+    assert scores[2].fp <= 2
+    assert scores[2].fn <= scores[1].fn
 
 
 def test_pickled_detector_state_is_plain_and_small() -> None:
