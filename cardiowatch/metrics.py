@@ -8,6 +8,8 @@ Examples
 >>> from prometheus_client import CollectorRegistry
 >>> registry = CollectorRegistry()
 >>> m = WorkerMetrics(registry)
+>>> registry.get_sample_value("cardiowatch_dead_letters_total", {"reason": "malformed"})
+0.0
 >>> m.chunks.labels(outcome="processed").inc()
 >>> registry.get_sample_value("cardiowatch_chunks_total", {"outcome": "processed"})
 1.0
@@ -16,6 +18,8 @@ Examples
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from cardiowatch.schemas import REJECT_REASONS
 
 _LATENCY_BUCKETS_S = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -78,3 +82,10 @@ class WorkerMetrics:
             "Patients whose state this worker holds.",
             registry=registry,
         )
+        # Labelled series exist from the start at 0, so that rate() sees their first increase.
+        for reason in REJECT_REASONS:
+            self.dead_letters.labels(reason=reason)
+        for outcome in ("processed", "redelivered", "rejected"):
+            self.chunks.labels(outcome=outcome)
+        for stage in ("decode", "detect", "publish"):
+            self.stage_seconds.labels(stage=stage)
