@@ -36,7 +36,11 @@ format: $(STAMP)
 
 bench: bench-qrs bench-spine  ## every benchmark (minutes, not a test)
 
-bench-qrs: $(STAMP)
+$(VENV)/.bench-stamp: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench-qrs: $(VENV)/.bench-stamp  ## EC57 on all 48 records, XQRS and NeuroKit2 peers, noise test
 	$(BIN)/python benchmarks/bench_qrs.py
 
 bench-spine: $(STAMP) system-deps
