@@ -13,8 +13,10 @@ def untrained_artifact(seed: int, *, spec: FeatureSpec | None = None) -> bytes:
     torch.manual_seed(seed)
     net = BeatNet(spec.n_morph, spec.n_rr, len(AAMI_CLASSES))
     # Spread the outputs so that different beats get different labels.
+    last = net.head[-1]
+    assert isinstance(last, torch.nn.Linear)
     with torch.no_grad():
-        net.head[-1].weight.mul_(50.0)
+        last.weight.mul_(50.0)
     return encode_artifact(net, spec, metadata={"test": True, "seed": seed})
 
 

@@ -209,8 +209,8 @@ class BeatFeaturizer:
         self.start_index = int(start_index)
         self.spec = spec if spec is not None else FeatureSpec()
         self._offsets = self.spec.offsets_s * self.fs_hz  # in samples of the stream
-        self._before_n = int(math.ceil(-self._offsets[0])) + 1
-        self._after_n = int(math.ceil(self._offsets[-1])) + 1
+        self._before_n = math.ceil(float(-self._offsets[0])) + 1
+        self._after_n = math.ceil(float(self._offsets[-1])) + 1
         self._keep_n = round(self.keep_s * self.fs_hz)
         self.reset()
 

@@ -222,7 +222,7 @@ class BeatClassifier:
     classes: tuple[str, ...]
     version: str
     metadata: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 4096
+    batch_size: int = 1024
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BeatClassifier:
