@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench bench-spine bench-qrs system-deps clean
+.PHONY: demo test lint format bench bench-spine bench-qrs bench-beats system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -34,7 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-qrs bench-spine  ## every benchmark (minutes, not a test)
+bench: bench-qrs bench-beats bench-spine  ## every benchmark (minutes, not a test)
 
 $(VENV)/.bench-stamp: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
@@ -42,6 +42,10 @@ $(VENV)/.bench-stamp: $(STAMP)
 
 bench-qrs: $(VENV)/.bench-stamp  ## EC57 on all 48 records, XQRS and NeuroKit2 peers, noise test
 	$(BIN)/python benchmarks/bench_qrs.py
+
+bench-beats: $(STAMP)
+	$(BIN)/cardiowatch evaluate beats --json out/beats_ds2.json --png out/beats_confusion.png
+	$(BIN)/python benchmarks/bench_beats.py
 
 bench-spine: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_spine.py --patients 200 --speed 1 --duration 300

@@ -169,7 +169,14 @@ def analyze() -> None:
     required=True,
     help="Where to write the result.",
 )
-def analyze_ecg(record: Path, json_out: Path) -> None:
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Beat-classifier artifact (default: CARDIOWATCH_BEATS_MODEL; empty = no labels).",
+)
+def analyze_ecg(record: Path, json_out: Path, model_path: Path | None) -> None:
     """Detect beats and alarms in a WFDB RECORD (path without extension, or a mitdb name)."""
     from streams.offline import analyze_record
 
@@ -181,7 +188,15 @@ def analyze_ecg(record: Path, json_out: Path) -> None:
     )
     if not path.with_suffix(".hea").exists():
         raise click.UsageError(f"no WFDB header for {record} (looked at {path}.hea)")
-    result = analyze_record(path, chunk_s=settings.chunk_s, mains_hz=settings.mains_hz)
+    classifier = None
+    model = model_path or (Path(settings.beats_model) if settings.beats_model else None)
+    if model is not None:
+        from models.beats import BeatClassifier
+
+        classifier = BeatClassifier.from_bytes(model.read_bytes())
+    result = analyze_record(
+        path, chunk_s=settings.chunk_s, mains_hz=settings.mains_hz, classifier=classifier
+    )
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result))
     click.echo(f"{result['record']}: {len(result['beats'])} beats, {len(result['alarms'])} alarms")
@@ -278,3 +293,123 @@ def evaluate_qrs(
 
 def _names(csv: str) -> list[str]:
     return [r.strip() for r in csv.split(",") if r.strip()]
+
+
+def _mitdb(settings: Settings) -> Path:
+    data_dir = Path(settings.data_dir) / "mitdb"
+    if not (data_dir / "RECORDS").exists():
+        raise click.UsageError(
+            f"no MIT-BIH in {data_dir}: set CARDIOWATCH_DATA or run 'cardiowatch data fetch mitdb'"
+        )
+    return data_dir
+
+
+@evaluate.command("beats")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Artifact to score (default: CARDIOWATCH_BEATS_MODEL).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the figures as JSON here.",
+)
+@click.option(
+    "--markdown",
+    "md_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the markdown tables here.",
+)
+@click.option(
+    "--png",
+    "png_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also plot the confusion matrix here.",
+)
+def evaluate_beats(
+    model_path: Path | None, json_out: Path | None, md_out: Path | None, png_out: Path | None
+) -> None:  # fmt: skip
+    """AAMI beat classes on DS2 (inter-patient): per-class Se, +P, F1, accuracy, confusion."""
+    from cardiowatch.beats_data import DS2
+    from cardiowatch.evaluate_beats import markdown, plot_confusion, run_evaluation
+
+    settings = _settings()
+    path = model_path or Path(settings.beats_model)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("DS2 beats", total=len(DS2))
+        result = run_evaluation(
+            _mitdb(settings), Path(settings.cache_dir), path,
+            on_record=lambda _: progress.advance(task),
+        )  # fmt: skip
+    text = markdown(result)
+    click.echo(text)
+    for out, content in ((md_out, text + "\n"), (json_out, json.dumps(result, indent=1))):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(content)
+    if png_out is not None:
+        plot_confusion(result, png_out)
+
+
+@main.group()
+def train() -> None:
+    """Train models (on the CPU)."""
+
+
+@train.command("beats")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the artifact (default: CARDIOWATCH_BEATS_MODEL).",
+)
+@click.option("--seed", type=int, default=0, help="Seed of initialisation and shuffling.")
+@click.option("--epochs", type=int, default=30, help="Most epochs (early stopping on DS1 val).")
+@click.option("--threads", type=int, default=2, help="torch CPU threads.")
+def train_beats(out: Path | None, seed: int, epochs: int, threads: int) -> None:
+    """Train the AAMI beat classifier on DS1 (validation patients inside DS1)."""
+    from cardiowatch.train_beats import run_training
+    from models.beats import TrainConfig
+
+    settings = _settings()
+    target = out or Path(settings.beats_model)
+    config = TrainConfig(seed=seed, epochs=epochs, threads=threads)
+    with Progress() as progress:
+        result = run_training(
+            _mitdb(settings), Path(settings.cache_dir), target, config=config, progress=progress
+        )
+    click.echo(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+
+
+@main.group()
+def models() -> None:
+    """The model registry in Redis."""
+
+
+@models.command("publish")
+@click.argument("name", type=click.Choice(["beats"]))
+@click.argument("path", type=click.Path(path_type=Path, exists=True))
+def models_publish(name: str, path: Path) -> None:
+    """Make the artifact at PATH the current NAME model of every worker (hot swap)."""
+    import redis
+
+    from streams.model_registry import publish_model
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.UsageError("set CARDIOWATCH_REDIS_URL")
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        version = publish_model(client, settings.redis_key_prefix, name, path.read_bytes())
+    except ValueError as exc:
+        raise click.UsageError(f"{path}: {exc}") from None
+    finally:
+        client.close()
+    click.echo(f"{name} -> {version}")

@@ -77,6 +77,17 @@ class Settings:
     redis_alerts_maxlen: int = _setting(100_000, "Approximate length cap of the alert stream.")
     redis_key_prefix: str = _setting("cw:", "Prefix of every Redis key the service writes.")
     log_level: str = _setting("WARNING", "Log level of the worker and simulator.")
+    cache_dir: str = _setting(
+        str(Path.home() / ".cache" / "cardiowatch"),
+        "Cache of derived data (built beat datasets); never inside the repository.",
+    )
+    beats_model: str = _setting(
+        str(_REPO_ROOT / "models" / "artifacts" / "beats.cwm"),
+        "Beat-classifier artifact used when Redis names none (empty = no beat labels).",
+    )
+    model_poll_s: float = _setting(
+        5.0, "Seconds between checks of the Redis model pointer (besides pub/sub announcements)."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

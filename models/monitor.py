@@ -1,7 +1,9 @@
-"""One patient's ECG monitor: beat detection, heart rate and alarms, as one streaming stage.
+"""One patient's ECG monitor: beat detection and labelling, heart rate and alarms, one stage.
 
 This is the single object that the stream worker and the offline twin (``cardiowatch analyze
-ecg``) feed chunk by chunk, so both produce identical beats and alarms.
+ecg``) feed chunk by chunk, so both produce identical beats and alarms. The beat classifier
+is passed to each :meth:`EcgMonitor.process` call (the worker's model cache owns it), never
+stored in the monitor, whose state is pickled with the patient every chunk.
 
 Examples
 --------
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
+from models.beats import BeatClassifier, BeatLabeller
 from models.ecg import Beat, EcgBeatPipeline
 from models.rhythm import AlarmEvent, RhythmMonitor
 
@@ -34,6 +37,7 @@ class MonitorUpdate:
     heart_rate_bpm: float | None = None
     signal_ok: bool = True
     alarms: list[AlarmEvent] = field(default_factory=list)
+    model_version: str | None = None  # the beat classifier that labelled ``beats``
 
 
 class EcgMonitor:
@@ -49,6 +53,13 @@ class EcgMonitor:
         Power-line frequency removed by the notch filter.
     start_index
         Absolute index of the first sample this monitor will see.
+
+    Notes
+    -----
+    The heart rate and the alarms use every beat as soon as the detector finds it. The
+    beats of a :class:`MonitorUpdate` are labelled by the classifier of the call, so they
+    come out one beat later (a beat's features include the next RR interval): a beat is
+    returned by the call in which the following beat is detected, or by :meth:`flush`.
     """
 
     def __init__(
@@ -74,20 +85,38 @@ class EcgMonitor:
         self._rhythm = RhythmMonitor(
             self.fs_hz, n_leads=self.n_leads, beat_latency_samples=self._beats.latency_samples
         )
+        self._labeller = BeatLabeller(self.fs_hz, start_index=self.start_index)
         self._end = self.start_index
 
-    def process(self, x_mv: npt.NDArray[np.floating]) -> MonitorUpdate:
-        """Consume samples in mV, shape ``(n_samples, n_leads)``."""
+    def process(
+        self, x_mv: npt.NDArray[np.floating], classifier: BeatClassifier | None = None
+    ) -> MonitorUpdate:
+        """Consume samples in mV, shape ``(n_samples, n_leads)``.
+
+        Parameters
+        ----------
+        x_mv
+            The next chunk of samples.
+        classifier
+            Beat classifier for the beats that become final (``None``: unlabelled beats).
+
+        Returns
+        -------
+        MonitorUpdate
+            What became final.
+        """
         x = np.asarray(x_mv, dtype=np.float64).reshape(-1, self.n_leads)
-        beats = self._beats.process(x)
+        beats, filtered = self._beats.process_filtered(x)
         rhythm = self._rhythm.process(x, self._relative(beats))
+        labelled = self._labeller.process(filtered, beats, classifier)
         self._end += len(x)
         return MonitorUpdate(
             end_sample=self._end,
-            beats=beats,
+            beats=labelled,
             heart_rate_bpm=rhythm.heart_rate_bpm,
             signal_ok=rhythm.signal_ok,
             alarms=self._absolute(rhythm.alarms),
+            model_version=None if classifier is None else classifier.version,
         )
 
     def _relative(self, beats: list[Beat]) -> list[Beat]:
@@ -109,14 +138,17 @@ class EcgMonitor:
             for a in alarms
         ]
 
-    def flush(self) -> MonitorUpdate:
-        """End the record: pending beats, and every open alarm ended."""
+    def flush(self, classifier: BeatClassifier | None = None) -> MonitorUpdate:
+        """End the record: pending beats (labelled by ``classifier``), every open alarm ended."""
         beats = self._beats.flush()
         final = self._rhythm.flush(self._relative(beats))
+        labelled = self._labeller.process(np.zeros((0, self.n_leads)), beats, classifier)
+        labelled += self._labeller.flush(classifier)
         return MonitorUpdate(
             end_sample=self._end,
-            beats=beats,
+            beats=labelled,
             heart_rate_bpm=final.heart_rate_bpm,
             signal_ok=final.signal_ok,
             alarms=self._absolute(final.alarms),
+            model_version=None if classifier is None else classifier.version,
         )

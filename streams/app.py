@@ -21,6 +21,7 @@ from cardiowatch.metrics import WorkerMetrics
 from cardiowatch.schemas import DeadLetter, SampleChunk, SchemaError
 from cardiowatch.settings import Settings
 from streams.faust_compat import set_fetch_max_wait
+from streams.model_registry import ModelCache
 from streams.processor import ChunkOutputs, PatientState, process_chunk
 from streams.redis_sink import RedisSink
 
@@ -72,8 +73,10 @@ class EcgHandler:
         topics: dict[str, faust.TopicT],
         sink: RedisSink,
         metrics: WorkerMetrics,
+        models: ModelCache,
     ) -> None:
         self.settings = settings
+        self.models = models
         self.table = table
         self.topics = topics
         self.sink = sink
@@ -98,8 +101,11 @@ class EcgHandler:
 
         table_key = chunk.patient_id.encode()
         state = self.load_state(table_key)
+        classifier = await self.models.ensure()
         try:
-            result = process_chunk(state, chunk, mains_hz=self.settings.mains_hz)
+            result = process_chunk(
+                state, chunk, mains_hz=self.settings.mains_hz, classifier=classifier
+            )
         except Exception as exc:  # a stage bug must not stop the worker
             log.exception("processing failed (%s)", type(exc).__name__)
             failure = SchemaError("processing_error", type(exc).__name__)
@@ -244,7 +250,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         alerts_stream=settings.redis_alerts_stream,
         alerts_maxlen=settings.redis_alerts_maxlen,
     )
-    handler = EcgHandler(settings, table, topics, sink, metrics)
+    models = ModelCache(redis, prefix=settings.redis_key_prefix, default_path=settings.beats_model)
+    handler = EcgHandler(settings, table, topics, sink, metrics, models)
 
     @app.agent(ecg_topic, name="ecg")
     async def process_ecg(stream: faust.StreamT[bytes]) -> None:
@@ -255,5 +262,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     @app.timer(interval=VITALS_FLUSH_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def flush_vitals() -> None:
         await handler.flush_vitals()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def watch_models() -> None:
+        await models.watch(settings.model_poll_s)
 
     return app

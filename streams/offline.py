@@ -3,7 +3,8 @@
 ``cardiowatch analyze ecg RECORD --json OUT`` calls :func:`analyze_record`. It builds the same
 :class:`~cardiowatch.schemas.SampleChunk` messages the simulator sends and feeds them to the same
 :func:`~streams.processor.process_chunk` the worker runs, so offline and streaming results are
-identical by construction.
+identical by construction. With a beat classifier, the beats carry its labels, as the
+worker's do.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cardiowatch.schemas import alert_id
+from models.beats import BeatClassifier
 from models.monitor import MonitorUpdate
 from simulators.replay import VirtualPatient, make_chunk
 from simulators.sources import ChunkSource, WfdbRecord, WfdbSource
@@ -19,7 +21,11 @@ from streams.processor import PatientState, process_chunk
 
 
 def analyze_source(
-    source: ChunkSource, *, chunk_s: float = 1.0, mains_hz: float = 60.0
+    source: ChunkSource,
+    *,
+    chunk_s: float = 1.0,
+    mains_hz: float = 60.0,
+    classifier: BeatClassifier | None = None,
 ) -> dict[str, Any]:
     """Beats and alarms of a whole source, in the JSON layout of ``cardiowatch analyze ecg``."""
     patient = VirtualPatient("offline", source)
@@ -41,7 +47,9 @@ def analyze_source(
 
     while (made := make_chunk(patient, chunk_samples)) is not None:
         chunk, _ = made
-        result = process_chunk(state, chunk, mains_hz=mains_hz, now_unix_s=0.0)
+        result = process_chunk(
+            state, chunk, mains_hz=mains_hz, now_unix_s=0.0, classifier=classifier
+        )
         state = result.state
         assert result.outputs is not None
         if result.outputs.beats is not None:
@@ -56,7 +64,7 @@ def analyze_source(
                 alert.end_sample,
             )
     if state is not None:
-        final: MonitorUpdate = state.monitor.flush()
+        final: MonitorUpdate = state.monitor.flush(classifier)
         beats.extend({"sample": b.sample_index, "label": b.label} for b in final.beats)
         for event in final.alarms:
             aid = alert_id(state.patient_id, event.kind, event.onset_sample)
@@ -66,11 +74,19 @@ def analyze_source(
     return {
         "record": source.info.source,
         "fs_hz": source.info.fs_hz,
+        "model_version": None if classifier is None else classifier.version,
         "beats": beats,
         "alarms": sorted(alarms.values(), key=lambda a: (a["onset_sample"], a["type"])),
     }
 
 
-def analyze_record(path: Path, *, chunk_s: float = 1.0, mains_hz: float = 60.0) -> dict[str, Any]:
+def analyze_record(
+    path: Path,
+    *,
+    chunk_s: float = 1.0,
+    mains_hz: float = 60.0,
+    classifier: BeatClassifier | None = None,
+) -> dict[str, Any]:
     """:func:`analyze_source` over a WFDB record at ``path`` (no extension)."""
-    return analyze_source(WfdbSource(WfdbRecord.load(path)), chunk_s=chunk_s, mains_hz=mains_hz)
+    source = WfdbSource(WfdbRecord.load(path))
+    return analyze_source(source, chunk_s=chunk_s, mains_hz=mains_hz, classifier=classifier)

@@ -13,6 +13,9 @@ returns the new state and the messages to publish. It owns the stream-level rule
   chunks (the *outbox*); a redelivered chunk gets the same results re-published (consumers
   de-duplicate by beat sample and alert id) and does not touch the monitor.
 * **Stale chunks** of the same stream older than the outbox are rejected as ``duplicate``.
+* **Models.** The beat classifier is an argument (the worker's model cache hands in the
+  current version for each chunk); it is never stored in the state. Each beat batch records
+  the version that labelled it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from cardiowatch.schemas import (
     Vitals,
     alert_id,
 )
+from models.beats import BeatClassifier
 from models.monitor import DETECTOR_VERSION, EcgMonitor, MonitorUpdate
 
 OUTBOX_CHUNKS = 16
@@ -122,8 +126,12 @@ def process_chunk(
     *,
     mains_hz: float = 60.0,
     now_unix_s: float | None = None,
+    classifier: BeatClassifier | None = None,
 ) -> ChunkResult:
-    """Apply ``chunk`` to ``state``; see the module docstring for the rules."""
+    """Apply ``chunk`` to ``state``; see the module docstring for the rules.
+
+    ``classifier`` labels the beats that become final in this chunk (``None``: no labels).
+    """
     now = time.time() if now_unix_s is None else now_unix_s
     if state is not None and chunk.stream_id == state.stream_id and chunk.seq < state.next_seq:
         for outputs in state.outbox:
@@ -140,11 +148,11 @@ def process_chunk(
         state = PatientState.start(chunk, mains_hz=mains_hz)
     elif restarted:
         # Close the old signal: its last beats, and every alarm still open ends there.
-        ended = state.monitor.flush()
+        ended = state.monitor.flush(classifier)
         state = state.restart(chunk, mains_hz=mains_hz)
 
     x_mv = chunk.physical()
-    update = state.monitor.process(x_mv)
+    update = state.monitor.process(x_mv, classifier)
     if ended is not None:
         update = MonitorUpdate(
             end_sample=update.end_sample,
@@ -152,6 +160,7 @@ def process_chunk(
             heart_rate_bpm=update.heart_rate_bpm,
             signal_ok=update.signal_ok,
             alarms=[*ended.alarms, *update.alarms],
+            model_version=update.model_version,
         )
     _update_strip(state, chunk)
     outputs = _outputs(state, chunk, update, now)
@@ -191,6 +200,7 @@ def _outputs(
             chunk_seq=chunk.seq,
             beats=[BeatRecord(b.sample_index, round(b.quality, 3), b.label) for b in update.beats],
             detector_version=DETECTOR_VERSION,
+            model_version=update.model_version,
         )
     alerts = []
     strip_start = chunk.end_sample - len(state.strip)

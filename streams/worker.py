@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import faust
+import torch
 from prometheus_client import CollectorRegistry, start_http_server
 
 from cardiowatch.services import ensure_topics, free_port
@@ -31,6 +32,8 @@ def run_worker(settings: Settings) -> None:
         prefix=f"{settings.app_id}-{os.getpid()}-", dir=settings.worker_data_dir
     )
     settings = settings.replace(worker_data_dir=datadir)
+    # Beat inference is a few beats per chunk: one thread, leaving the cores to the stream.
+    torch.set_num_threads(1)
     registry = CollectorRegistry()
     app = create_app(settings, registry)
     port = settings.metrics_port or free_port(settings.metrics_host)

@@ -79,14 +79,36 @@ class EcgBeatPipeline:
         list of Beat
             Beats in increasing ``sample_index`` order.
         """
+        return self.process_filtered(chunk)[0]
+
+    def process_filtered(
+        self, chunk: NDArray[np.floating] | NDArray[np.float64]
+    ) -> tuple[list[Beat], NDArray[np.float64]]:
+        """Like :meth:`process`, and also return the chunk's filtered samples.
+
+        Parameters
+        ----------
+        chunk
+            Samples in mV shaped ``(n_samples, n_leads)`` (or ``(n_samples,)`` for one lead).
+
+        Returns
+        -------
+        beats : list of Beat
+            Beats in increasing ``sample_index`` order.
+        filtered_mv : ndarray
+            The band-passed and notched chunk, shape ``(n_samples, n_leads)``; its row ``i``
+            is absolute sample ``start_index + samples seen before + i``, the clock of the
+            beats' ``sample_index`` (what a beat classifier reads its morphology from).
+        """
         x = np.asarray(chunk, dtype=np.float64)
         if x.ndim == 1:
             x = x[:, np.newaxis]
         if x.ndim != 2 or x.shape[1] != self.n_leads:
             raise ValueError(f"expected shape (n, {self.n_leads}), got {x.shape}")
         if x.shape[0] == 0:
-            return []
-        return self._detector.process(self._notch.process(self._bandpass.process(x)))
+            return [], np.zeros((0, self.n_leads))
+        filtered = self._notch.process(self._bandpass.process(x))
+        return self._detector.process(filtered), filtered
 
     def flush(self) -> list[Beat]:
         """End the record: return the pending beats and reset every stage.

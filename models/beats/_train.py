@@ -1,0 +1,211 @@
+"""Training of :class:`~models.beats.BeatNet`: deterministic, class-weighted, early-stopped.
+
+Pure computation on arrays; loading records and choosing the splits is the caller's job
+(``cardiowatch train beats``, :mod:`cardiowatch.beats_data`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from ._features import FeatureSpec
+from ._model import AAMI_CLASSES, BeatNet
+
+__all__ = ["TrainConfig", "TrainResult", "class_scores", "train_beat_net"]
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`train_beat_net`.
+
+    Parameters
+    ----------
+    epochs
+        Maximum number of epochs.
+    batch_size
+        Beats per optimisation step.
+    lr
+        Adam learning rate.
+    weight_decay
+        Adam weight decay.
+    class_weight_power
+        Class weights are ``(n_total / n_class) ** power`` (0 = unweighted, 1 = inverse
+        frequency), normalised to mean 1 over the classes present.
+    patience
+        Stop after this many epochs without a better validation score.
+    seed
+        Seed of the weight initialisation, shuffling and dropout.
+    threads
+        torch CPU threads.
+    morph_noise
+        Standard deviation of Gaussian noise added to the morphology while training.
+    """
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    class_weight_power: float = 0.5
+    patience: int = 6
+    seed: int = 0
+    threads: int = 2
+    morph_noise: float = 0.02
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained network and how it got there."""
+
+    net: BeatNet
+    best_epoch: int  # 1-based; the epoch whose weights ``net`` holds
+    history: list[dict[str, float]]
+    config: TrainConfig
+
+    def config_dict(self) -> dict[str, float | int]:
+        """The configuration as a JSON-able dict."""
+        return asdict(self.config)
+
+
+def class_scores(y_true: I64, y_pred: I64, n_classes: int) -> dict[str, npt.NDArray[np.float64]]:
+    """Confusion matrix (rows = reference) and per-class Se, +P, F1 in percent.
+
+    >>> s = class_scores(np.array([0, 0, 1]), np.array([0, 1, 1]), 2)
+    >>> s["confusion"].tolist(), s["se"].tolist()
+    ([[1, 1], [0, 1]], [50.0, 100.0])
+    """
+    cm = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = 100.0 * tp / cm.sum(axis=1)
+        ppv = 100.0 * tp / cm.sum(axis=0)
+        f1 = 2.0 * se * ppv / (se + ppv)
+    return {"confusion": cm, "se": se, "ppv": ppv, "f1": f1}
+
+
+def _selection_score(y_true: I64, y_pred: I64) -> float:
+    """Model-selection score: mean F1 of S and V plus a tenth of the accuracy (percent)."""
+    s = class_scores(y_true, y_pred, len(AAMI_CLASSES))
+    f1 = np.nan_to_num(s["f1"])
+    accuracy = 100.0 * float(np.mean(y_true == y_pred)) if len(y_true) else 0.0
+    return float(0.5 * (f1[1] + f1[2]) + 0.1 * accuracy)
+
+
+def _predict(net: BeatNet, morph: F32, rr: F32) -> I64:
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for a in range(0, len(morph), 8192):
+            logits = net(torch.from_numpy(morph[a : a + 8192]), torch.from_numpy(rr[a : a + 8192]))
+            out.append(logits.argmax(dim=1).numpy())
+    return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
+
+
+def train_beat_net(
+    spec: FeatureSpec,
+    train: tuple[F32, F32, I64],
+    val: tuple[F32, F32, I64] | None,
+    config: TrainConfig,
+    *,
+    epochs: int | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train a :class:`BeatNet` on ``(morph, rr, y)`` arrays.
+
+    Parameters
+    ----------
+    spec
+        Feature parameters of the arrays.
+    train
+        Training morphology ``(n, n_morph)``, RR features ``(n, n_rr)``, labels ``(n,)``
+        (indices into :data:`AAMI_CLASSES`).
+    val
+        Validation arrays (other patients) for early stopping, or ``None`` to train for
+        exactly ``epochs`` epochs and keep the last weights.
+    config
+        Hyper-parameters.
+    epochs
+        Overrides ``config.epochs``.
+    on_epoch
+        Called after every epoch with its number and its figures.
+
+    Returns
+    -------
+    TrainResult
+        With the weights of the best validation epoch (or of the last epoch without ``val``).
+    """
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(config.seed)
+    n_classes = len(AAMI_CLASSES)
+    morph, rr, y = train
+    net = BeatNet(spec.n_morph, spec.n_rr, n_classes)
+    rr_mean = rr.mean(axis=0)
+    rr_std = np.maximum(rr.std(axis=0), 1e-3)
+    net.rr_mean.copy_(torch.from_numpy(rr_mean.astype(np.float32)))
+    net.rr_std.copy_(torch.from_numpy(rr_std.astype(np.float32)))
+
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    weights = np.zeros(n_classes)
+    present = counts > 0
+    weights[present] = (counts.sum() / counts[present]) ** config.class_weight_power
+    weights[present] /= weights[present].mean()
+    loss_fn = nn.CrossEntropyLoss(weight=torch.from_numpy(weights.astype(np.float32)))
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    n_epochs = config.epochs if epochs is None else epochs
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, n_epochs))
+
+    m_all = torch.from_numpy(np.ascontiguousarray(morph))
+    r_all = torch.from_numpy(np.ascontiguousarray(rr))
+    y_all = torch.from_numpy(y)
+    best_score, best_epoch, best_state, stale = -np.inf, 0, None, 0
+    history: list[dict[str, float]] = []
+    for epoch in range(1, n_epochs + 1):
+        net.train()
+        order = torch.from_numpy(rng.permutation(len(y)))
+        total = 0.0
+        for a in range(0, len(y), config.batch_size):
+            idx = order[a : a + config.batch_size]
+            m = m_all[idx]
+            if config.morph_noise > 0:
+                noise = rng.normal(0.0, config.morph_noise, size=tuple(m.shape))
+                m = m + torch.from_numpy(noise.astype(np.float32))
+            opt.zero_grad()
+            loss = loss_fn(net(m, r_all[idx]), y_all[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        figures = {"epoch": float(epoch), "loss": total / max(1, len(y))}
+        if val is not None:
+            pred = _predict(net, val[0], val[1])
+            figures["val_score"] = _selection_score(val[2], pred)
+            s = class_scores(val[2], pred, n_classes)
+            figures["val_f1_s"] = float(np.nan_to_num(s["f1"][1]))
+            figures["val_f1_v"] = float(np.nan_to_num(s["f1"][2]))
+            if figures["val_score"] > best_score:
+                best_score, best_epoch, stale = figures["val_score"], epoch, 0
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+            else:
+                stale += 1
+        history.append(figures)
+        if on_epoch is not None:
+            on_epoch(epoch, figures)
+        if val is not None and stale >= config.patience:
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    net.eval()
+    return TrainResult(net=net, best_epoch=best_epoch, history=history, config=config)

@@ -1,0 +1,212 @@
+"""Beat classification: causal features (streaming contract), artifacts, training, labelling."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+
+from models.beats import (
+    AAMI_CLASSES,
+    BeatClassifier,
+    BeatFeaturizer,
+    BeatLabeller,
+    FeatureSpec,
+    TrainConfig,
+    artifact_version,
+    decode_artifact,
+    encode_artifact,
+    train_beat_net,
+)
+from models.ecg import Beat, EcgBeatPipeline
+from models.monitor import EcgMonitor
+from simulators.synthetic import SyntheticEvent, SyntheticPatient
+from tests.model_helpers import untrained_artifact, untrained_classifier
+from tests.stage_contract import check_stage_contract, split_points
+
+FS_HZ = 360.0
+
+
+def ecg(seconds: float = 30.0) -> npt.NDArray[np.float64]:
+    events = (SyntheticEvent("tachycardia", 12.0, 8.0, 150.0),)
+    patient = SyntheticPatient(FS_HZ, n_leads=2, heart_rate_bpm=70.0, seed=7, events=events)
+    return patient.generate(int(seconds * FS_HZ))
+
+
+X = ecg()
+CLASSIFIER = untrained_classifier(1)
+
+
+class FeatureStage:
+    """Pipeline + featurizer as one stage whose events are (sample, rr features, morphology)."""
+
+    def __init__(self) -> None:
+        self.pipe = EcgBeatPipeline(FS_HZ, 2)
+        self.feat = BeatFeaturizer(FS_HZ)
+
+    latency_samples = 0
+
+    def reset(self) -> None:
+        self.pipe.reset()
+        self.feat.reset()
+
+    @staticmethod
+    def _events(f: Any) -> list[tuple[int, bytes, bytes]]:
+        return [
+            (int(s), r.tobytes(), m.tobytes())
+            for s, r, m in zip(f.sample_index, f.rr, f.morph, strict=True)
+        ]
+
+    def process(self, chunk: npt.NDArray[np.float64]) -> list[tuple[int, bytes, bytes]]:
+        beats, filtered = self.pipe.process_filtered(chunk)
+        return self._events(self.feat.process(filtered, beats))
+
+    def flush(self) -> list[tuple[int, bytes, bytes]]:
+        tail = self.feat.process(np.zeros((0, 2)), self.pipe.flush())
+        return self._events(tail) + self._events(self.feat.flush())
+
+
+class LabelStage:
+    """Pipeline + labeller with a fixed classifier: labelled beats out."""
+
+    def __init__(self) -> None:
+        self.pipe = EcgBeatPipeline(FS_HZ, 2)
+        self.labeller = BeatLabeller(FS_HZ)
+
+    latency_samples = 0
+
+    def reset(self) -> None:
+        self.pipe.reset()
+        self.labeller.reset()
+
+    def process(self, chunk: npt.NDArray[np.float64]) -> list[Beat]:
+        beats, filtered = self.pipe.process_filtered(chunk)
+        return self.labeller.process(filtered, beats, CLASSIFIER)
+
+    def flush(self) -> list[Beat]:
+        tail = self.labeller.process(np.zeros((0, 2)), self.pipe.flush(), CLASSIFIER)
+        return tail + self.labeller.flush(CLASSIFIER)
+
+
+@settings(max_examples=12)
+@given(splits=split_points(len(X), max_splits=16))
+def test_features_meet_the_stage_contract(splits: list[int]) -> None:
+    check_stage_contract(FeatureStage, X, splits)
+
+
+@settings(max_examples=8)
+@given(splits=split_points(len(X), max_splits=16))
+def test_labels_meet_the_stage_contract(splits: list[int]) -> None:
+    check_stage_contract(LabelStage, X, splits)
+
+
+def test_every_detected_beat_is_labelled_once_in_order() -> None:
+    stage = LabelStage()
+    out = [b for a in range(0, len(X), 360) for b in stage.process(X[a : a + 360])]
+    out += stage.flush()
+    pipe = EcgBeatPipeline(FS_HZ, 2)
+    detected = pipe.process(X) + pipe.flush()
+    assert [b.sample_index for b in out] == [b.sample_index for b in detected]
+    labels = {b.label for b in out}
+    assert labels <= set(AAMI_CLASSES)
+    assert len(labels) >= 2, "the spread test model gives more than one class"
+
+
+def test_rr_features_are_normalised_by_the_running_mean() -> None:
+    # Regular beats every 300 samples, then one premature beat 150 samples early.
+    r = [100 + 300 * k for k in range(20)]
+    r.append(r[-1] + 150)
+    r.append(r[-1] + 450)
+    feat = BeatFeaturizer(FS_HZ)
+    x = np.zeros((r[-1] + 400, 1))
+    f = feat.process(x, [Beat(s) for s in r])
+    premature = list(f.sample_index).index(r[-2])
+    names = feat.spec.rr_features
+    assert f.rr[premature, names.index("prev_rr_rel")] == pytest.approx(0.5)
+    assert f.rr[premature, names.index("next_rr_rel")] == pytest.approx(1.5)
+    assert f.rr[premature - 1, names.index("prev_rr_rel")] == pytest.approx(1.0)
+    assert f.rr[premature, names.index("prev_rr_s")] == pytest.approx(150 / FS_HZ)
+
+
+def test_featurizer_state_stays_small() -> None:
+    feat = BeatFeaturizer(FS_HZ)
+    pipe = EcgBeatPipeline(FS_HZ, 2)
+    for a in range(0, len(X), 360):
+        beats, filtered = pipe.process_filtered(X[a : a + 360])
+        feat.process(filtered, beats)
+        assert len(pickle.dumps(feat)) < 6_000
+
+
+def test_artifact_round_trip_is_exact_and_versioned_by_content() -> None:
+    blob = untrained_artifact(3)
+    assert untrained_artifact(3) == blob, "same weights, same bytes"
+    assert untrained_artifact(4) != blob
+    header, net = decode_artifact(blob)
+    assert header["classes"] == list(AAMI_CLASSES)
+    assert FeatureSpec.from_dict(header["spec"]) == FeatureSpec()
+    again = encode_artifact(net, FeatureSpec(), metadata=header["metadata"])
+    assert again == blob
+    model = BeatClassifier.from_bytes(blob)
+    assert model.version == artifact_version(blob)
+    assert model.version.startswith("sha256:")
+
+
+@pytest.mark.parametrize("cut", [0, 5, 40, -3])
+def test_broken_artifact_is_refused(cut: int) -> None:
+    blob = untrained_artifact(3)
+    with pytest.raises(ValueError, match="artifact"):
+        BeatClassifier.from_bytes(blob[:cut] if cut else b"not a model")
+
+
+def test_labeller_refuses_a_model_of_other_features() -> None:
+    other = BeatClassifier.from_bytes(untrained_artifact(2, spec=FeatureSpec(after_s=0.3)))
+    labeller = BeatLabeller(FS_HZ)
+    with pytest.raises(ValueError, match="other features"):
+        labeller.process(np.zeros((1000, 1)), [Beat(100), Beat(400), Beat(700)], other)
+
+
+def synthetic_beats(n: int, seed: int) -> tuple[Any, Any, Any]:
+    """Two separable classes: N (upright spike, regular) and V (wide negative, premature)."""
+    spec = FeatureSpec()
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n) * 2  # classes 0 (N) and 2 (V)
+    t = spec.offsets_s
+    morph = np.where(
+        (y == 0)[:, None], np.exp(-((t / 0.02) ** 2)), -0.8 * np.exp(-((t / 0.06) ** 2))
+    )
+    morph = (morph + 0.05 * rng.normal(size=morph.shape)).astype(np.float32)
+    rr = rng.normal(1.0, 0.05, size=(n, spec.n_rr)).astype(np.float32)
+    rr[y == 2, 0] -= 0.35
+    return morph, rr, y.astype(np.int64)
+
+
+def test_training_learns_a_separable_problem_deterministically() -> None:
+    spec = FeatureSpec()
+    train, val = synthetic_beats(600, 0), synthetic_beats(200, 1)
+    config = TrainConfig(epochs=4, batch_size=64, seed=5, threads=1, patience=10)
+    first = train_beat_net(spec, train, val, config)
+    second = train_beat_net(spec, train, val, config)
+    assert encode_artifact(first.net, spec) == encode_artifact(second.net, spec)
+    model = BeatClassifier.from_bytes(encode_artifact(first.net, spec))
+    pred = model.logits(val[0], val[1]).argmax(axis=1)
+    assert np.mean(pred == val[2]) > 0.95
+    assert first.history[-1]["loss"] < first.history[0]["loss"]
+
+
+def test_monitor_labels_beats_and_never_pickles_the_model() -> None:
+    monitor = EcgMonitor(FS_HZ, n_leads=2)
+    updates = [monitor.process(X[a : a + 360], CLASSIFIER) for a in range(0, 20 * 360, 360)]
+    beats = [b for u in updates for b in u.beats]
+    assert beats
+    assert all(b.label in AAMI_CLASSES for b in beats)
+    assert {u.model_version for u in updates} == {CLASSIFIER.version}
+    state = pickle.dumps(monitor)
+    assert b"BeatNet" not in state
+    assert b"torch" not in state
+    unlabelled = monitor.process(X[20 * 360 : 25 * 360])
+    assert unlabelled.model_version is None
+    assert all(b.label is None for b in unlabelled.beats)
