@@ -278,3 +278,13 @@ def evaluate_qrs(
 
 def _names(csv: str) -> list[str]:
     return [r.strip() for r in csv.split(",") if r.strip()]
+
+
+def _add_api_commands() -> None:
+    from cardiowatch.api.admin import api_cmd, tokens, wards
+
+    for command in (api_cmd, tokens, wards):
+        main.add_command(command)
+
+
+_add_api_commands()

@@ -1,0 +1,81 @@
+"""The FastAPI application: routers, the live page, and the background tasks' lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
+
+from cardiowatch import __version__
+from cardiowatch.api import alerts, live, patients, sse, webhooks
+from cardiowatch.api.auth import TokenStore
+from cardiowatch.api.delivery import WebhookDelivery
+from cardiowatch.api.deps import ApiState
+from cardiowatch.api.hub import AlertHub
+from cardiowatch.api.keys import Keys
+from cardiowatch.api.waveform import WaveformFeed
+from cardiowatch.settings import Settings
+
+STATIC_DIR = Path(str(resources.files("cardiowatch.api") / "static"))
+
+
+def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
+    """The API for ``settings`` (which must name a Redis URL).
+
+    Parameters
+    ----------
+    settings
+        Redis URL, key prefix, alert stream, topics and the ``api_*`` settings.
+    webhooks_enabled
+        Whether this process runs the webhook delivery task (one consumer-group member).
+    """
+    if not settings.redis_url:
+        raise ValueError("the API needs CARDIOWATCH_REDIS_URL")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis: Redis[bytes] = Redis.from_url(settings.redis_url)
+        keys = Keys.from_settings(settings)
+        tokens = TokenStore(redis, keys)
+        hub = AlertHub(redis, keys.alerts_stream, queue_size=settings.api_subscriber_queue)
+        feed = WaveformFeed(settings)
+        delivery = WebhookDelivery(settings, redis, keys, tokens) if webhooks_enabled else None
+        app.state.api = ApiState(settings, keys, redis, tokens, hub, feed)
+        await hub.start()
+        if delivery is not None:
+            await delivery.start()
+        try:
+            yield
+        finally:
+            if delivery is not None:
+                await delivery.stop()
+            await feed.stop()
+            await hub.stop()
+            await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
+
+    app = FastAPI(
+        title="Cardiowatch API",
+        version=__version__,
+        description="Patients, vitals and alerts of the patients in the calling token's scope.",
+        lifespan=lifespan,
+    )
+    for router in (patients.router, alerts.router, sse.router, webhooks.router, live.router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        """``{"status": "ok"}`` while the process serves requests (no token needed)."""
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
