@@ -16,7 +16,8 @@ import logging
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import AfterValidator
 
 from cardiowatch.api import streamids
 from cardiowatch.api.auth import not_found
@@ -34,7 +35,9 @@ EventId = Annotated[str, Path(pattern=streamids.PATTERN, description="Alert stre
 Cursor = Annotated[
     str | None,
     Query(pattern=streamids.PATTERN, description="`next_cursor` of the previous page."),
+    AfterValidator(streamids.checked),
 ]
+UnixTime = Annotated[float | None, Query(ge=0, le=streamids.MAX_UNIX_S, allow_inf_nan=False)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 # KEYS[1] = ack key, KEYS[2] = acks stream; ARGV[1] = ack JSON, ARGV[2] = maxlen,
@@ -48,23 +51,8 @@ return redis.call('GET', KEYS[1])
 """
 
 
-def _bad(detail: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=detail)
-
-
 def _bound(t: float | None, *, end: bool) -> str | None:
-    if t is None:
-        return None
-    try:
-        return streamids.from_unix_s(t, end=end)
-    except ValueError:
-        raise _bad(f"time must be between 0 and {streamids.MAX_UNIX_S:g} s") from None
-
-
-def _cursor(cursor: str | None) -> str | None:
-    if cursor is not None and not streamids.is_valid(cursor):
-        raise _bad("cursor is not a stream id")
-    return cursor
+    return None if t is None else streamids.from_unix_s(t, end=end)
 
 
 def _decode(entry: StreamEntry) -> AlertOut | None:
@@ -89,18 +77,26 @@ async def alert_history(
     alarm_type: Annotated[str | None, Query(max_length=64)] = None,
     priority: Literal["high", "medium", "low"] | None = None,
     alert_state: Annotated[Literal["raise", "update", "end"] | None, Query(alias="state")] = None,
-    since_unix_s: Annotated[float | None, Query(description="Added to Redis at or after.")] = None,
-    until_unix_s: Annotated[float | None, Query(description="Added to Redis at or before.")] = None,
+    since_unix_s: UnixTime = None,
+    until_unix_s: UnixTime = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> AlertPage:
-    """Alert events of patients in scope matching every filter given."""
+    """Alert events of patients in scope matching every filter given.
+
+    ``since_unix_s`` / ``until_unix_s`` bound the time the event was added to Redis.
+    """
     token.require("read")
     low = _bound(since_unix_s, end=False) or "-"
     high = _bound(until_unix_s, end=True) or "+"
-    after = _cursor(cursor)
+    after = cursor
+    if low != "-" and high != "+" and streamids.after(low, high):
+        return AlertPage(items=[], next_cursor=None)
     if after is not None:
-        high = f"({after}" if high == "+" or streamids.after(high, after) else high
+        before = streamids.just_before(after)
+        if before is None:
+            return AlertPage(items=[], next_cursor=None)
+        high = before if high == "+" or streamids.after(high, before) else high
     scope = await state.tokens.scope(token)
     wanted = {
         "patient_id": patient_id, "alarm_type": alarm_type, "priority": priority,
@@ -126,9 +122,13 @@ async def alert_history(
                 if len(found) == limit:
                     break
         more = len(entries) == batch or (bool(entries) and len(found) == limit)
-        if len(found) == limit or scanned >= scan_max:
+        if len(found) == limit or scanned >= scan_max or last_scanned is None:
             break
-        high = f"({last_scanned}"
+        next_high = streamids.just_before(last_scanned)
+        if next_high is None:
+            more = False
+            break
+        high = next_high
     acks = await _acks(state, {a.id for _, a in found})
     items = [AlertEvent(event_id=e.event_id, alert=a, ack=acks.get(a.id)) for e, a in found]
     return AlertPage(items=items, next_cursor=last_scanned if more else None)
@@ -184,9 +184,11 @@ async def list_acks(
 ) -> AckPage:
     """The stream of acknowledgements of alerts of patients in scope."""
     token.require("read")
-    after = _cursor(cursor)
+    after = cursor
     scope = await state.tokens.scope(token)
-    high = f"({after}" if after else "+"
+    high = streamids.just_before(after) if after else "+"
+    if high is None:
+        return AckPage(items=[], next_cursor=None)
     items: list[AckOut] = []
     scanned, last, more = 0, None, True
     while more:
@@ -199,7 +201,10 @@ async def list_acks(
                 if len(items) == limit:
                     break
         more = len(entries) == 500 or (bool(entries) and len(items) == limit)
-        if len(items) == limit or scanned >= state.settings.api_history_scan_max:
+        if len(items) == limit or scanned >= state.settings.api_history_scan_max or last is None:
             break
-        high = f"({last}"
+        high = streamids.just_before(last)
+        if high is None:
+            more = False
+            break
     return AckPage(items=items, next_cursor=last if more else None)

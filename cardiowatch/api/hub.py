@@ -18,6 +18,8 @@ from functools import cached_property
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from cardiowatch.api import streamids
+
 log = logging.getLogger(__name__)
 
 
@@ -110,7 +112,10 @@ class AlertHub:
 
     async def range_after(self, after_id: str, count: int) -> list[StreamEntry]:
         """Up to ``count`` entries strictly after ``after_id``, oldest first."""
-        entries = await self.redis.xrange(self.stream, min=f"({after_id}", count=count)
+        start = streamids.just_after(after_id)
+        if start is None:
+            return []
+        entries = await self.redis.xrange(self.stream, min=start, count=count)
         return [StreamEntry.from_redis(eid, fields) for eid, fields in entries]
 
     def _dispatch(self, entry: StreamEntry) -> None:

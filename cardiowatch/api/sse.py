@@ -16,8 +16,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator
 
 from cardiowatch.api import streamids
 from cardiowatch.api.auth import Scope, Token
@@ -28,6 +29,20 @@ from cardiowatch.api.patients import PATIENT_ID_PATTERN
 router = APIRouter(prefix="/api/v1", tags=["live"])
 _CATCH_UP_BATCH = 500
 RETRY_MS = 1000
+#: One server-sent event, as OpenAPI describes the items of ``text/event-stream``.
+_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["alert"]},
+        "id": {"type": "string", "pattern": streamids.PATTERN},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": 'JSON: `{"event_id": str, "alert": Alert}` (see AlertEvent).',
+        },
+    },
+}
 
 
 def _frame(entry: StreamEntry) -> bytes:
@@ -115,7 +130,7 @@ async def alert_events(
         200: {
             "description": "`text/event-stream`: `event: alert`, `id:` = stream entry id, "
             '`data:` = `{"event_id", "alert"}`.',
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
         }
     },
     summary="Live alerts (Server-Sent Events)",
@@ -124,7 +139,9 @@ async def alert_stream(
     state: State,
     token: StreamToken,
     last_event_id: Annotated[
-        str | None, Header(pattern=streamids.PATTERN, description="Resume after this id.")
+        str | None,
+        Header(pattern=streamids.PATTERN, description="Resume after this id."),
+        AfterValidator(streamids.checked),
     ] = None,
     patient_id: Annotated[str | None, Query(pattern=PATIENT_ID_PATTERN)] = None,
     priority: Literal["high", "medium", "low"] | None = None,
@@ -132,8 +149,6 @@ async def alert_stream(
 ) -> StreamingResponse:
     """Follow the alerts of the patients in scope; resume with ``Last-Event-ID``."""
     token.require("read")
-    if last_event_id is not None and not streamids.is_valid(last_event_id):
-        raise HTTPException(status_code=422, detail="Last-Event-ID is not a stream id")
     events = alert_events(
         state, token, last_event_id=last_event_id, patient_id=patient_id, priority=priority,
         alarm_type=alarm_type,

@@ -39,9 +39,40 @@ def is_valid(entry_id: str) -> bool:
     return True
 
 
+def checked(entry_id: str | None) -> str | None:
+    """Pydantic validator: ``entry_id`` if valid (or None), else ValueError (a 422)."""
+    if entry_id is not None:
+        parse(entry_id)
+    return entry_id
+
+
 def after(a: str, b: str) -> bool:
     """Whether id ``a`` comes strictly after id ``b``."""
     return parse(a) > parse(b)
+
+
+def just_before(entry_id: str) -> str | None:
+    """The greatest id before ``entry_id`` (an inclusive bound), None before ``0-0``.
+
+    >>> just_before("5-0"), just_before("5-3"), just_before("0-0")
+    ('4-18446744073709551615', '5-2', None)
+    """
+    ms, seq = parse(entry_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-{_U64}" if ms > 0 else None
+
+
+def just_after(entry_id: str) -> str | None:
+    """The least id after ``entry_id`` (an inclusive bound), None after the largest id.
+
+    >>> just_after("5-3"), just_after("5-18446744073709551615")
+    ('5-4', '6-0')
+    """
+    ms, seq = parse(entry_id)
+    if seq < _U64:
+        return f"{ms}-{seq + 1}"
+    return f"{ms + 1}-0" if ms < _U64 else None
 
 
 def from_unix_s(t: float, *, end: bool = False) -> str:
