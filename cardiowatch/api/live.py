@@ -21,7 +21,8 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
 
 from cardiowatch.api.auth import Token
 from cardiowatch.api.deps import ApiState
@@ -103,5 +104,6 @@ async def live(websocket: WebSocket) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)  # disconnects end them
-        with contextlib.suppress(RuntimeError):
-            await websocket.close()
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # it went meanwhile
+                await websocket.close()

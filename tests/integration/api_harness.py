@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -44,8 +45,16 @@ def api_settings(services: Settings, tmp_path: Path, **changes: object) -> Setti
 
 
 def with_redis(settings: Settings, job: Callable[[Redis[bytes]], Awaitable[T]]) -> T:
-    """Run ``job`` with an async Redis client of ``settings`` and return its result."""
-    return asyncio.run(_with_redis(settings, job))
+    """Run ``job`` with an async Redis client of ``settings`` and return its result.
+
+    In a thread of its own when this one already runs an event loop (Playwright's sync API).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_with_redis(settings, job))
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _with_redis(settings, job)).result()
 
 
 async def _with_redis(settings: Settings, job: Callable[[Redis[bytes]], Awaitable[T]]) -> T:

@@ -34,6 +34,7 @@ def api(services: Settings, tmp_path: Path) -> Iterator[tuple[Settings, ApiProce
         yield settings, process
     finally:
         process.stop()
+    assert "Traceback" not in process.log(), process.log()
 
 
 def _stream_ids(settings: Settings, patient_id: str) -> list[str]:

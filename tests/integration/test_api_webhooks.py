@@ -93,6 +93,7 @@ def api(services: Settings, tmp_path: Path) -> Iterator[tuple[Settings, ApiProce
         yield settings, process
     finally:
         process.stop()
+    assert "Traceback" not in process.log(), process.log()
 
 
 def _register(process: ApiProcess, token: str, url: str) -> str:
