@@ -79,6 +79,9 @@ class Settings:
     log_level: str = _setting("WARNING", "Log level of the worker and simulator.")
     api_host: str = _setting("127.0.0.1", "Address the API (`cardiowatch api`) listens on.")
     api_port: int = _setting(8080, "Port of the API and live page; 0 = any free.")
+    api_redis_max_connections: int = _setting(
+        64, "Redis connections one API process opens at most (requests queue for a free one)."
+    )
     api_sse_max_s: float = _setting(
         300.0,
         "An SSE connection is closed after this many seconds (the token and scope are checked "

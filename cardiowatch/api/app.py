@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 
 from cardiowatch import __version__
 from cardiowatch.api import alerts, live, patients, sse, webhooks
@@ -22,6 +25,7 @@ from cardiowatch.api.keys import Keys
 from cardiowatch.api.waveform import WaveformFeed
 from cardiowatch.settings import Settings
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(str(resources.files("cardiowatch.api") / "static"))
 
 
@@ -40,7 +44,10 @@ def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis: Redis[bytes] = Redis.from_url(settings.redis_url)
+        pool: BlockingConnectionPool[Any] = BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.api_redis_max_connections, timeout=10
+        )
+        redis: Redis[bytes] = Redis(connection_pool=pool)
         keys = Keys.from_settings(settings)
         tokens = TokenStore(redis, keys)
         hub = AlertHub(redis, keys.alerts_stream, queue_size=settings.api_subscriber_queue)
@@ -67,6 +74,11 @@ def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
     )
     for router in (patients.router, alerts.router, sse.router, webhooks.router, live.router):
         app.include_router(router)
+
+    @app.exception_handler(RedisError)
+    async def redis_unavailable(request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("Redis error answered with 503 (%s)", type(exc).__name__)
+        return JSONResponse({"detail": "service unavailable"}, status_code=503)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -53,6 +53,11 @@ class StreamEntry:
             raw = json.dumps(json.loads(raw), separators=(",", ":")).encode()
         return b'{"event_id":"' + self.event_id.encode() + b'","alert":' + raw + b"}"
 
+    @cached_property
+    def frame(self) -> bytes:
+        """The SSE message of this entry (``id:`` = stream id, ``event: alert``)."""
+        return b"id: " + self.event_id.encode() + b"\nevent: alert\ndata: " + self.payload + b"\n\n"
+
 
 @dataclass(eq=False)
 class Subscription:

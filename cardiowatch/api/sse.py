@@ -45,10 +45,6 @@ _EVENT_SCHEMA = {
 }
 
 
-def _frame(entry: StreamEntry) -> bytes:
-    return b"id: " + entry.event_id.encode() + b"\nevent: alert\ndata: " + entry.payload + b"\n\n"
-
-
 class _Filter:
     def __init__(
         self, scope: Scope, patient_id: str | None, priority: str | None, alarm_type: str | None
@@ -98,27 +94,38 @@ async def alert_events(
             if catching_up or sub.overflowed:
                 sub.overflowed = False
                 backlog = await state.hub.range_after(last, _CATCH_UP_BATCH)
-                for entry in backlog:
-                    last = entry.event_id
-                    if match(entry):
-                        sent_at = time.monotonic()
-                        yield _frame(entry)
+                caught_up = [entry.frame for entry in backlog if match(entry)]
+                if backlog:
+                    last = backlog[-1].event_id
+                if caught_up:
+                    sent_at = time.monotonic()
+                    yield b"".join(caught_up)
                 catching_up = len(backlog) == _CATCH_UP_BATCH
                 continue
             if now - sent_at >= settings.api_heartbeat_s:
                 sent_at = now
                 yield b": keepalive\n\n"
             wait_s = min(settings.api_heartbeat_s, settings.api_scope_refresh_s, closes_at - now)
-            try:
-                entry = await asyncio.wait_for(sub.queue.get(), timeout=max(wait_s, 0.001))
-            except TimeoutError:
-                continue
-            if not streamids.after(entry.event_id, last):
-                continue  # already sent while catching up
-            last = entry.event_id
-            if match(entry):
+            batch: list[StreamEntry] = []
+            if sub.queue.empty():
+                try:
+                    batch.append(
+                        await asyncio.wait_for(sub.queue.get(), timeout=max(wait_s, 0.001))
+                    )
+                except TimeoutError:
+                    continue
+            while not sub.queue.empty():  # everything queued goes out in one write
+                batch.append(sub.queue.get_nowait())
+            frames: list[bytes] = []
+            for entry in batch:
+                if not streamids.after(entry.event_id, last):
+                    continue  # already sent while catching up
+                last = entry.event_id
+                if match(entry):
+                    frames.append(entry.frame)
+            if frames:
                 sent_at = time.monotonic()
-                yield _frame(entry)
+                yield b"".join(frames)
     finally:
         state.hub.unsubscribe(sub)
 
