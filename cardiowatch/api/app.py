@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
             await feed.stop()
             await hub.stop()
             await redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
+            await pool.disconnect()  # a pool passed in is not closed by the client
 
     app = FastAPI(
         title="Cardiowatch API",

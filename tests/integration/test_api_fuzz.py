@@ -7,6 +7,7 @@ deterministic profile of ``tests/conftest.py`` and a fixed number of examples pe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.python.asgi import shutdown_lifespans
 
 from cardiowatch.api import create_app
 from cardiowatch.settings import Settings
@@ -30,7 +32,7 @@ EXAMPLES_PER_OPERATION = 30
 
 
 @pytest.fixture
-def fuzz_setup(services: Settings, tmp_path: Path) -> tuple[FastAPI, str]:
+def fuzz_setup(services: Settings, tmp_path: Path) -> Iterator[tuple[FastAPI, str]]:
     """The app (SSE streams closed after 0.3 s, no webhook calls) and an all-powerful token."""
     s = api_settings(services, tmp_path, api_sse_max_s=0.3, api_heartbeat_s=0.1)
     write(
@@ -39,7 +41,9 @@ def fuzz_setup(services: Settings, tmp_path: Path) -> tuple[FastAPI, str]:
         alerts=[make_alert(p, onset_sample=o, n_strip=20) for p in ("p1", "p2") for o in (1, 2)],
     )
     token, _ = create_token(s, permissions=["read", "ack"], patients=["p1"])
-    return create_app(s, webhooks_enabled=False), token
+    yield create_app(s, webhooks_enabled=False), token
+    # schemathesis keeps the lifespans it started until exit; stop this app's now.
+    shutdown_lifespans()
 
 
 def _operations() -> list[str]:
