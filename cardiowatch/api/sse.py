@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
@@ -71,7 +71,7 @@ async def alert_events(
     patient_id: str | None = None,
     priority: str | None = None,
     alarm_type: str | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The SSE byte stream: catch up from ``last_event_id``, then follow the hub."""
     settings = state.settings
     sub = state.hub.subscribe()  # before reading where to start: nothing falls in between
