@@ -413,3 +413,13 @@ def models_publish(name: str, path: Path) -> None:
     finally:
         client.close()
     click.echo(f"{name} -> {version}")
+
+
+def _add_api_commands() -> None:
+    from cardiowatch.api.admin import api_cmd, tokens, wards
+
+    for command in (api_cmd, tokens, wards):
+        main.add_command(command)
+
+
+_add_api_commands()

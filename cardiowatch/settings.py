@@ -88,6 +88,46 @@ class Settings:
     model_poll_s: float = _setting(
         5.0, "Seconds between checks of the Redis model pointer (besides pub/sub announcements)."
     )
+    api_host: str = _setting("127.0.0.1", "Address the API (`cardiowatch api`) listens on.")
+    api_port: int = _setting(8080, "Port of the API and live page; 0 = any free.")
+    api_redis_max_connections: int = _setting(
+        64, "Redis connections one API process opens at most (requests queue for a free one)."
+    )
+    api_sse_max_s: float = _setting(
+        300.0,
+        "An SSE connection is closed after this many seconds (the token and scope are checked "
+        "again when the client resumes with Last-Event-ID).",
+    )
+    api_heartbeat_s: float = _setting(15.0, "Seconds between SSE/WebSocket keep-alives.")
+    api_scope_refresh_s: float = _setting(
+        5.0, "Long-lived connections re-read their token and ward scope this often (seconds)."
+    )
+    api_history_scan_max: int = _setting(
+        5000, "Alert stream entries one history request scans at most (then returns a cursor)."
+    )
+    api_subscriber_queue: int = _setting(
+        1000, "Alerts buffered per SSE subscriber before it catches up from Redis instead."
+    )
+    api_vitals_interval_s: float = _setting(1.0, "Seconds between vitals frames on the WebSocket.")
+    api_waveform_hz: float = _setting(
+        125.0, "Sampling rate the WebSocket waveform is downsampled to (at most)."
+    )
+    api_webhook_group: str = _setting(
+        "cw-api-webhooks", "Redis consumer group of the webhook delivery task."
+    )
+    api_webhook_max_attempts: int = _setting(
+        5, "Delivery attempts of one webhook call before it goes to the dead-letter list."
+    )
+    api_webhook_backoff_s: float = _setting(
+        0.5, "Delay before the first webhook retry; doubled on every further retry."
+    )
+    api_webhook_backoff_max_s: float = _setting(30.0, "Longest delay between webhook retries.")
+    api_webhook_timeout_s: float = _setting(5.0, "Timeout of one webhook HTTP request.")
+    api_webhook_concurrency: int = _setting(32, "Webhook HTTP requests in flight at most.")
+    api_webhook_claim_idle_s: float = _setting(
+        60.0, "Alerts pending this long at another (dead) API process are claimed and delivered."
+    )
+    api_dead_letters_max: int = _setting(10_000, "Length cap of the webhook dead-letter list.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
