@@ -114,6 +114,21 @@ def _spawn(name: str, argv: Sequence[str], log_dir: Path) -> tuple[subprocess.Po
     return proc, log_path
 
 
+def _start_listening(
+    name: str, argv: Sequence[str], log_dir: Path, host: str, port: int, url: str,
+    *, timeout_s: float,
+) -> ManagedProcess:  # fmt: skip
+    """Spawn ``argv`` and wait until it listens on ``host:port``; stop it if it never does."""
+    proc, log_path = _spawn(name, argv, log_dir)
+    managed = ManagedProcess(name, proc, url, log_path)
+    try:
+        wait_for_port(host, port, timeout_s, proc)
+    except ServiceError:
+        managed.stop()
+        raise
+    return managed
+
+
 def start_tansu(
     log_dir: Path, *, port: int | None = None, host: str = "127.0.0.1"
 ) -> ManagedProcess:
@@ -132,14 +147,7 @@ def start_tansu(
         "--storage-engine",
         "memory://tansu/",
     ]
-    proc, log_path = _spawn("tansu", argv, log_dir)
-    managed = ManagedProcess("tansu", proc, f"{host}:{port}", log_path)
-    try:
-        wait_for_port(host, port, 20.0, proc)
-    except ServiceError:
-        managed.stop()
-        raise
-    return managed
+    return _start_listening("tansu", argv, log_dir, host, port, f"{host}:{port}", timeout_s=20.0)
 
 
 def start_redis(
@@ -160,14 +168,8 @@ def start_redis(
         "--dir",
         str(log_dir),
     ]
-    proc, log_path = _spawn("redis", argv, log_dir)
-    managed = ManagedProcess("redis", proc, f"redis://{host}:{port}/0", log_path)
-    try:
-        wait_for_port(host, port, 10.0, proc)
-    except ServiceError:
-        managed.stop()
-        raise
-    return managed
+    url = f"redis://{host}:{port}/0"
+    return _start_listening("redis", argv, log_dir, host, port, url, timeout_s=10.0)
 
 
 def ensure_topics(
