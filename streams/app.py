@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from cardiowatch.metrics import WorkerMetrics
 from cardiowatch.schemas import DeadLetter, SampleChunk, SchemaError
 from cardiowatch.settings import Settings
-from streams.faust_compat import set_fetch_max_wait
+from streams.faust_compat import apply_fixes, set_fetch_max_wait
 from streams.model_registry import ModelCache
 from streams.processor import ChunkOutputs, PatientState, process_chunk
 from streams.redis_sink import RedisSink
@@ -218,6 +218,7 @@ class EcgHandler:
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
     """Build the worker's faust app on ``settings`` with metrics on ``registry``."""
+    apply_fixes()
     set_fetch_max_wait(TANSU_FETCH_MAX_WAIT_MS if settings.tansu_compat else None)
     app = faust.App(settings.app_id, **faust_config(settings))
     raw: dict[str, Any] = {
