@@ -220,6 +220,14 @@ def data_fetch(database: str) -> None:
     click.echo("done")
 
 
+def _report_options(f: Callable[..., None]) -> Callable[..., None]:
+    """``--json`` and ``--markdown`` of the ``evaluate`` commands."""
+    f = click.option("--markdown", "md_out", type=click.Path(path_type=Path), default=None,
+                     help="Also write the markdown tables here.")(f)  # fmt: skip
+    return click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+                        help="Write the figures as JSON here.")(f)  # fmt: skip
+
+
 @main.group()
 def evaluate() -> None:
     """Score the detectors against reference annotations."""
@@ -227,20 +235,7 @@ def evaluate() -> None:
 
 @evaluate.command("qrs")
 @click.option("--records", default="", help="Comma-separated MIT-BIH records (default: all 48).")
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the figures as JSON here.",
-)
-@click.option(
-    "--markdown",
-    "md_out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Also write the markdown tables here.",
-)
+@_report_options
 @click.option(
     "--peers/--no-peers",
     default=False,
@@ -312,20 +307,7 @@ def _mitdb(settings: Settings) -> Path:
     default=None,
     help="Artifact to score (default: CARDIOWATCH_BEATS_MODEL).",
 )
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the figures as JSON here.",
-)
-@click.option(
-    "--markdown",
-    "md_out",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Also write the markdown tables here.",
-)
+@_report_options
 @click.option(
     "--png",
     "png_out",

@@ -31,7 +31,7 @@ import math
 import re
 import struct
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -234,6 +234,24 @@ class _JsonMessage:
     """Shared JSON encoding of the small messages (``"v"`` and ``"type"`` fields)."""
 
     TYPE: ClassVar[str]
+    #: Fields holding lists of records, decoded into this record class.
+    NESTED: ClassVar[dict[str, type]] = {}
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        """Parse and validate; raise :class:`SchemaError` for anything unusable."""
+        obj = cls._load(data)
+        try:
+            for key, record in cls.NESTED.items():
+                obj[key] = [record(**item) for item in obj[key]]
+            message: Self = cast(Any, cls)(**obj)
+        except (TypeError, KeyError) as exc:
+            raise SchemaError("invalid_field", str(exc)) from None
+        message._validate()
+        return message
+
+    def _validate(self) -> None:
+        """Checks beyond the fields' presence (none by default)."""
 
     def encode(self) -> bytes:
         """Serialise to compact UTF-8 JSON."""
@@ -268,6 +286,7 @@ class BeatBatch(_JsonMessage):
     """The beats that became final while processing one chunk."""
 
     TYPE: ClassVar[str] = "beats"
+    NESTED: ClassVar[dict[str, type]] = {"beats": BeatRecord}
     patient_id: str
     source: str
     fs_hz: float
@@ -275,16 +294,6 @@ class BeatBatch(_JsonMessage):
     beats: list[BeatRecord]
     detector_version: str
     model_version: str | None = None
-
-    @classmethod
-    def decode(cls, data: bytes) -> BeatBatch:
-        """Parse and validate."""
-        obj = cls._load(data)
-        try:
-            obj["beats"] = [BeatRecord(**b) for b in obj["beats"]]
-            return cls(**obj)
-        except TypeError as exc:
-            raise SchemaError("invalid_field", str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -301,14 +310,6 @@ class Vitals(_JsonMessage):
     beats_total: int
     active_alarms: list[str]
     time_unix_s: float
-
-    @classmethod
-    def decode(cls, data: bytes) -> Vitals:
-        """Parse and validate."""
-        try:
-            return cls(**cls._load(data))
-        except TypeError as exc:
-            raise SchemaError("invalid_field", str(exc)) from None
 
 
 def alert_id(patient_id: str, alarm_type: str, onset_sample: int) -> str:
@@ -345,16 +346,9 @@ class Alert(_JsonMessage):
     detector_version: str
     time_unix_s: float
 
-    @classmethod
-    def decode(cls, data: bytes) -> Alert:
-        """Parse and validate."""
-        try:
-            alert = cls(**cls._load(data))
-        except TypeError as exc:
-            raise SchemaError("invalid_field", str(exc)) from None
-        _check(alert.state in ("raise", "update", "end"), "invalid_field", "bad state")
-        _check(alert.priority in ("high", "medium", "low"), "invalid_field", "bad priority")
-        return alert
+    def _validate(self) -> None:
+        _check(self.state in ("raise", "update", "end"), "invalid_field", "bad state")
+        _check(self.priority in ("high", "medium", "low"), "invalid_field", "bad priority")
 
 
 @dataclass(frozen=True)
@@ -395,14 +389,6 @@ class DeadLetter(_JsonMessage):
             time_unix_s=time_unix_s,
         )
 
-    @classmethod
-    def decode(cls, data: bytes) -> DeadLetter:
-        """Parse and validate."""
-        try:
-            return cls(**cls._load(data))
-        except TypeError as exc:
-            raise SchemaError("invalid_field", str(exc)) from None
-
 
 @dataclass(frozen=True)
 class AnnotationRecord:
@@ -417,18 +403,9 @@ class AnnotationBatch(_JsonMessage):
     """Reference annotations of a replayed record that fall inside one chunk (live scoring)."""
 
     TYPE: ClassVar[str] = "annotations"
+    NESTED: ClassVar[dict[str, type]] = {"annotations": AnnotationRecord}
     patient_id: str
     source: str
     fs_hz: float
     chunk_seq: int
     annotations: list[AnnotationRecord]
-
-    @classmethod
-    def decode(cls, data: bytes) -> AnnotationBatch:
-        """Parse and validate."""
-        obj = cls._load(data)
-        try:
-            obj["annotations"] = [AnnotationRecord(**a) for a in obj["annotations"]]
-            return cls(**obj)
-        except TypeError as exc:
-            raise SchemaError("invalid_field", str(exc)) from None
