@@ -31,6 +31,20 @@ def query(base: str, path: str, **params: str) -> Any:
     return body["data"]
 
 
+def wait_ready(base: str, *, timeout_s: float) -> None:
+    """Block until Prometheus answers ``/-/ready`` with 200."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "prometheus never became ready"
+        time.sleep(0.2)
+
+
 def test_prometheus_scrapes_the_worker_and_a_rule_fires(services: Settings, tmp_path: Path) -> None:
     binary = shutil.which("prometheus")
     if binary is None:
@@ -58,6 +72,7 @@ def test_prometheus_scrapes_the_worker_and_a_rule_fires(services: Settings, tmp_
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_port("127.0.0.1", port, 30.0, prom)
+        wait_ready(base, timeout_s=30.0)  # it listens before its storage is open (503 until then)
         # Counters must be scraped at 0 before they move, or rate() sees no increase.
         deadline = time.monotonic() + 30
         while not query(base, "/api/v1/query", query='up{job="cardiowatch-worker"} == 1')["result"]:
