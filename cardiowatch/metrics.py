@@ -64,6 +64,16 @@ class WorkerMetrics:
         self.redis_errors = Counter(
             "cardiowatch_redis_errors", "Failed Redis writes.", registry=registry
         )
+        self.broker_errors = Counter(
+            "cardiowatch_broker_errors",
+            "Failed broker requests made by the worker itself (outside faust).",
+            registry=registry,
+        )
+        self.chunks_reread = Counter(
+            "cardiowatch_chunks_reread",
+            "Chunks read back from the source topic after the consumer skipped them.",
+            registry=registry,
+        )
         self.stage_seconds = Histogram(
             "cardiowatch_stage_duration_seconds",
             "Time spent per chunk in each stage (decode, detect, publish).",
