@@ -48,9 +48,9 @@ class WindowSpec:
     window_s: float = 3.0
     hop_s: float = 1.0
     min_s: float = 0.75
-    n_fft: int = 256
-    stft_hop: int = 64
-    n_mels: int = 32
+    n_fft: int = 128
+    stft_hop: int = 32
+    n_mels: int = 24
 
     @property
     def window_samples(self) -> int:

@@ -26,7 +26,7 @@ class TrainConfig:
     """Training hyper-parameters (fixed in advance; saved with the model)."""
 
     seed: int = 0
-    epochs: int = 14
+    epochs: int = 25
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
