@@ -158,3 +158,41 @@ def test_processor_redelivery_stale_and_bad_chunks() -> None:
     assert outputs[-1] is not None
     assert outputs[-1].vitals.heart_rate_bpm == pytest.approx(60.0, abs=3)
     assert outputs[-1].vitals.fs_hz == 1000.0
+
+
+def test_database_index_labels(mitdb: Path) -> None:
+    from cardiowatch.pcg_data import all_recordings
+
+    recs = all_recordings(mitdb.parent)
+    by_db: dict[str, int] = {}
+    for r in recs:
+        by_db[r.db] = by_db.get(r.db, 0) + 1
+        assert r.path.suffix == ".wav"  # as the CSVs name them; resolve_audio finds the FLAC
+    assert by_db == {"training-b": 490, "training-c": 31, "training-d": 55, "pascal": 585}
+    pascal = [r for r in recs if r.db == "pascal"]
+    assert sum(r.poor_quality for r in pascal) == 40
+    assert sum(r.murmur == 1 for r in pascal) == 34 + 66 + 29
+    assert all(r.abnormal == -1 for r in pascal if r.poor_quality)
+    assert all(resolve_audio(r.path).suffix == ".flac" for r in pascal[:5])
+    # Set B recordings are grouped by subject for cross-validation.
+    assert any(r.group.startswith("b") for r in pascal)
+
+
+def test_analyze_pcg_command_writes_json(flac_44k: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cardiowatch.cli import main
+
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(
+        main, ["analyze", "pcg", str(flac_44k.with_suffix(".wav")), "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(out.read_text())
+    assert row["decision"] in ("normal", "abnormal", "unsure")
+    assert row["model_version"].startswith("sha256:")
+    bad = CliRunner().invoke(
+        main, ["analyze", "pcg", str(tmp_path / "nope.wav"), "--json", str(out)]
+    )
+    assert bad.exit_code == 2
+    assert "no audio file" in bad.output
