@@ -21,6 +21,7 @@ from cardiowatch.settings import Settings
 from models.pcg import ALARM_ABNORMAL, ALARM_POOR_QUALITY
 from simulators.audio import load_audio, pcg_patients
 from simulators.patients import run_replay
+from streams.pcg_offline import analyze_audio
 from tests.integration.harness import (
     WorkerProcess,
     fresh_settings,
@@ -84,6 +85,11 @@ def test_abnormal_and_artifact_alert_normal_does_not(
     assert not any(pid == normal for pid, _ in raised), raised
     assert all(a.priority == "medium" for a in alerts if a.alarm_type == ALARM_ABNORMAL)
     assert all(a.priority == "low" for a in alerts if a.alarm_type == ALARM_POOR_QUALITY)
+    # The offline twin runs the same stage code: the stream's last heart rate is its heart rate.
+    for patient, path in zip(patients, files, strict=True):
+        last = max((Vitals.decode(v) for k, v in vitals if k == patient.patient_id.encode()),
+                   key=lambda vit: vit.sample_index)  # fmt: skip
+        assert last.heart_rate_bpm == analyze_audio(path, None)["heart_rate_bpm"]
     hr = [Vitals.decode(v).heart_rate_bpm for k, v in vitals if k == normal.encode()]
     assert any(h is not None and 40 <= h <= 180 for h in hr)
 
