@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from simulators.patients import patient_id
 from simulators.replay import VirtualPatient
 from simulators.sources import WfdbRecord, WfdbSource
 
@@ -96,11 +95,15 @@ DEMO_PCG_FILES = (
 def pcg_patients(
     paths: Sequence[Path], n_patients: int | None, *, loop: bool, first_index: int = 0
 ) -> list[VirtualPatient]:
-    """Virtual patients cycling over heart-sound recordings (one per file by default)."""
+    """Virtual patients cycling over heart-sound recordings (one per file by default).
+
+    Their ids are ``h00000``, ``h00001``, ... so that they never share an id (a vitals hash in
+    Redis, an entry of the vitals topic) with the ECG simulator's ``p00000``, ...
+    """
     if not paths:
         raise ValueError("no heart-sound recordings to replay")
     count = len(paths) if n_patients is None else n_patients
     return [
-        VirtualPatient(patient_id(first_index + i), AudioSource(paths[i % len(paths)], loop=loop))
+        VirtualPatient(f"h{first_index + i:05d}", AudioSource(paths[i % len(paths)], loop=loop))
         for i in range(count)
     ]

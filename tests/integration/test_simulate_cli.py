@@ -65,9 +65,9 @@ def test_simulate_pcg_replays_audio_at_each_files_rate(
     assert done.returncode == 0, done.stderr[-2000:]
     messages = read_topic(settings, settings.topic_pcg, until=lambda m: len(m) >= 6, timeout_s=30)
     chunks = {(c.patient_id, c.seq): c for c in (SampleChunk.decode(v) for _, v in messages)}
-    assert sorted(chunks) == [(p, s) for p in ("p00000", "p00001") for s in range(3)]
+    assert sorted(chunks) == [(p, s) for p in ("h00000", "h00001") for s in range(3)]
     assert {c.kind for c in chunks.values()} == {"pcg"}
-    assert chunks["p00000", 1].fs_hz == 2000.0
-    assert chunks["p00000", 1].n_samples == 2000
-    assert chunks["p00001", 1].fs_hz == 44100.0
-    assert chunks["p00001", 1].start_sample == 44100
+    assert chunks["h00000", 1].fs_hz == 2000.0
+    assert chunks["h00000", 1].n_samples == 2000
+    assert chunks["h00001", 1].fs_hz == 44100.0
+    assert chunks["h00001", 1].start_sample == 44100
