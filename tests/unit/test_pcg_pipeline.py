@@ -196,3 +196,36 @@ def test_analyze_pcg_command_writes_json(flac_44k: Path, tmp_path: Path) -> None
     )
     assert bad.exit_code == 2
     assert "no audio file" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("suffix", "fs_hz", "subtype", "channels"),
+    [(".wav", 8000, "FLOAT", 1), (".ogg", 22050, "VORBIS", 2), (".wav", 500, "PCM_24", 1)],
+)
+def test_analyze_accepts_other_formats_rates_and_channels(
+    tmp_path: Path, suffix: str, fs_hz: int, subtype: str, channels: int
+) -> None:
+    x, _, _ = synthetic_pcg(float(fs_hz), 6.0)
+    data = np.tile(x[:, None], (1, channels))
+    path = tmp_path / f"rec{suffix}"
+    sf.write(str(path), data, fs_hz, subtype=subtype)
+    result = analyze_audio(path, random_classifier())
+    assert result["input_fs_hz"] == fs_hz
+    # 3 s windows every 1 s in 6 s: the last one needs the 6000th internal sample, which the
+    # resampler's one-sample look-ahead may hold back.
+    assert result["windows"] in (3, 4)
+    assert result["heart_rate_bpm"] == pytest.approx(60.0, abs=3)
+
+
+def test_analyze_handles_silence_and_very_short_files(tmp_path: Path) -> None:
+    silent = tmp_path / "silent.wav"
+    sf.write(str(silent), np.zeros(4000), 2000, subtype="PCM_16")
+    quiet = analyze_audio(silent, random_classifier())
+    assert quiet["s1"] == []
+    assert quiet["heart_rate_bpm"] is None
+    assert quiet["windows"] == 1
+    short = tmp_path / "short.wav"
+    sf.write(str(short), np.zeros(500), 2000, subtype="PCM_16")  # 0.25 s: too short to score
+    brief = analyze_audio(short, random_classifier())
+    assert brief["windows"] == 0
+    assert brief["decision"] == "unsure"
