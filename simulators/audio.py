@@ -61,12 +61,16 @@ def load_audio(path: Path) -> tuple[npt.NDArray[np.int16], float]:
 
     real = resolve_audio(path)
     try:
-        data, fs_hz = sf.read(str(real), dtype="int16", always_2d=True)
+        # As float (full scale = 1.0): libsndfile's own float-to-int16 conversion does not
+        # scale, so a float WAV would read as zeros.
+        data, fs_hz = sf.read(str(real), dtype="float64", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise ValueError(f"{real.name}: not a readable audio file ({exc})") from None
     if data.shape[0] == 0:
         raise ValueError(f"{real.name}: no samples")
-    return np.ascontiguousarray(data[:, 0]), float(fs_hz)
+    first = np.nan_to_num(data[:, 0], nan=0.0, posinf=1.0, neginf=-1.0)
+    samples = np.clip(np.round(first * FULL_SCALE), -32768, 32767).astype(np.int16)
+    return samples, float(fs_hz)
 
 
 class AudioSource(WfdbSource):
