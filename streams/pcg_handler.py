@@ -26,10 +26,18 @@ __all__ = ["PcgHandler", "load_pcg_classifier"]
 
 
 def load_pcg_classifier(path: str) -> PcgClassifier | None:
-    """The classifier at ``path``, or ``None`` when ``path`` is empty."""
+    """The classifier at ``path``; ``None`` when ``path`` is empty or holds no usable model.
+
+    A missing or broken PCG model is logged and the worker goes on without PCG classification,
+    so that it never takes the ECG path down with it.
+    """
     if not path:
         return None
-    return PcgClassifier.from_bytes(Path(path).read_bytes())
+    try:
+        return PcgClassifier.from_bytes(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        log.error("no heart-sound classifier: %s (%s)", type(exc).__name__, path)
+        return None
 
 
 class PcgHandler(EcgHandler):

@@ -229,3 +229,16 @@ def test_analyze_handles_silence_and_very_short_files(tmp_path: Path) -> None:
     brief = analyze_audio(short, random_classifier())
     assert brief["windows"] == 0
     assert brief["decision"] == "unsure"
+
+
+def test_a_missing_or_broken_pcg_model_leaves_the_worker_without_it(tmp_path: Path) -> None:
+    from streams.pcg_handler import load_pcg_classifier
+
+    broken = tmp_path / "broken.cwm"
+    broken.write_bytes(b"not a model")
+    assert load_pcg_classifier("") is None
+    assert load_pcg_classifier(str(tmp_path / "missing.cwm")) is None
+    assert load_pcg_classifier(str(broken)) is None
+    committed = load_pcg_classifier(str(Path(__file__).parents[2] / "models/artifacts/pcg.cwm"))
+    assert committed is not None
+    assert committed.version == "sha256:2eb7a78cb76baf11"
