@@ -339,6 +339,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             msg = event.message
             await handler.handle(event.key, event.value, msg.topic, msg.partition, msg.offset)
 
+    _add_pcg_agent(app, settings, topics, sink, metrics, models, raw)
+
     @app.timer(interval=VITALS_FLUSH_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def flush_vitals() -> None:
         await handler.flush_vitals()
@@ -352,3 +354,27 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         await handler.refetcher.close()
 
     return app
+
+
+def _add_pcg_agent(
+    app: faust.App, settings: Settings, topics: dict[str, faust.TopicT], sink: RedisSink,
+    metrics: WorkerMetrics, models: ModelCache, raw: dict[str, Any],
+) -> None:  # fmt: skip
+    """The heart-sound agent: its own topic and table (``pcg_patients``), the same outputs."""
+    from streams.pcg_handler import PcgHandler, load_pcg_classifier
+
+    pcg_topic = app.topic(settings.topic_pcg, partitions=settings.partitions, **raw)
+    table = app.Table(
+        "pcg_patients", default=None, partitions=settings.partitions, key_type=bytes,
+        value_type=bytes,
+    )  # fmt: skip
+    handler = PcgHandler(
+        settings, table, topics, sink, metrics, models,
+        classifier=load_pcg_classifier(settings.pcg_model),
+    )  # fmt: skip
+
+    @app.agent(pcg_topic, name="pcg")
+    async def process_pcg(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            await handler.handle(event.key, event.value, msg.topic, msg.partition, msg.offset)
