@@ -109,6 +109,8 @@ class EcgHandler:
         """The message's chunk, or ``None`` after dead-lettering a bad message."""
         try:
             chunk = SampleChunk.decode(value, max_bytes=self.settings.max_chunk_bytes)
+            if chunk.kind != "ecg":
+                raise SchemaError("invalid_field", f"kind {chunk.kind!r} on the ECG topic")
             if key is not None and key != chunk.patient_id.encode():
                 raise SchemaError("invalid_field", "message key differs from patient_id")
         except SchemaError as error:

@@ -38,7 +38,7 @@ def make_patients() -> list[VirtualPatient]:
     return synthetic_patients(6, events=["asystole@45:7"], seed=11, first_index=0)
 
 
-class FaustNamedAssignor(RoundRobinPartitionAssignor):
+class FaustNamedAssignor(RoundRobinPartitionAssignor):  # type: ignore[misc]  # untyped base
     """Round robin under the protocol name the worker group registered (``faust``)."""
 
     name = "faust"
