@@ -179,6 +179,7 @@ def score_segmentation(data_dir: Path, spec: WindowSpec) -> dict[str, Any]:
         samples, fs_hz = load_audio(data_dir / "pascal" / fname)
         monitor = PcgMonitor(fs_hz, spec)
         sounds = monitor.process(samples.astype(np.float64) / 32768.0, None).sounds
+        sounds += monitor.flush(None).sounds
         scale = fs_hz / spec.fs_hz
         tol = round(MATCH_S * fs_hz)
         lo = min(ref["S1"] + ref["S2"]) - tol

@@ -49,8 +49,11 @@ def analyze_audio(
         s1 += [s.sample_index for s in update.sounds if s.sound == "S1"]
         s2 += [s.sample_index for s in update.sounds if s.sound == "S2"]
         scores += update.windows
+    final = monitor.flush(classifier)
+    s1 += [s.sample_index for s in final.sounds if s.sound == "S1"]
+    s2 += [s.sample_index for s in final.sounds if s.sound == "S2"]
     heart_rate = monitor.heart_rate
-    scores += monitor.flush(classifier).windows
+    scores += final.windows
     probs = np.array([[w.abnormal, w.murmur, w.poor_quality] for w in scores])
     decision = recording_decision(probs)
     return {

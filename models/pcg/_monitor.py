@@ -77,14 +77,7 @@ class PcgMonitor:
         """Consume one chunk of the recording (1-D, any length)."""
         y = self.filtered(np.asarray(x, dtype=np.float64).reshape(-1))
         self.n_internal += len(y)
-        sounds = [
-            HeartSound(s.sample_index + self.origin, s.sound)
-            for s in self.segmenter.process(self.envelope.process(y))
-        ]
-        s1 = [s.sample_index for s in sounds if s.sound == "S1"]
-        if s1:
-            self.s1_history = (self.s1_history + s1)[-_HR_HISTORY:]
-            self.heart_rate = heart_rate_bpm(self.s1_history, self.spec.fs_hz)
+        sounds = self._sounds(self.segmenter.process(self.envelope.process(y)))
         windows = self.windower.process(y)  # cut even without a classifier: same grid later
         scores: list[WindowScore] = []
         alarms: list[AlarmEvent] = []
@@ -100,9 +93,21 @@ class PcgMonitor:
             model_version=None if classifier is None else classifier.version,
         )
 
+    def _sounds(self, found: list[HeartSound]) -> list[HeartSound]:
+        """Shift sounds to absolute indices and update the heart rate from their S1."""
+        sounds = [HeartSound(s.sample_index + self.origin, s.sound) for s in found]
+        s1 = [s.sample_index for s in sounds if s.sound == "S1"]
+        if s1:
+            self.s1_history = (self.s1_history + s1)[-_HR_HISTORY:]
+            self.heart_rate = heart_rate_bpm(self.s1_history, self.spec.fs_hz)
+        return sounds
+
     def flush(self, classifier: PcgClassifier | None) -> PcgUpdate:
-        """End the record: a short record's padded window is scored, every open alarm ends."""
+        """End the record: the sounds still in the segmenter's look-ahead are labelled with what
+        is known, a short record's padded window is scored, every open alarm ends."""
         end = self.origin + self.n_internal
+        self.envelope.flush()
+        sounds = self._sounds(self.segmenter.flush())
         scores: list[WindowScore] = []
         alarms: list[AlarmEvent] = []
         windows = self.windower.flush()
@@ -111,7 +116,7 @@ class PcgMonitor:
             alarms = self.alarms.update(scores, self.spec.window_samples)
         alarms += self.alarms.close(end)
         version = None if classifier is None else classifier.version
-        return PcgUpdate(end, [], scores, self.heart_rate, alarms, version)
+        return PcgUpdate(end, sounds, scores, self.heart_rate, alarms, version)
 
 
 def score_windows(

@@ -90,6 +90,37 @@ def test_segmenter_finds_s1_and_s2_of_a_regular_rhythm() -> None:
     assert heart_rate_bpm(list((s1 * 1000).astype(int)), 1000.0) == pytest.approx(60.0, abs=2)
 
 
+def _labelled(events: list[Any], start_s: float) -> tuple[np.ndarray, np.ndarray]:
+    s1 = [e.sample_index / 1000.0 for e in events if e.sound == "S1"]
+    s2 = [e.sample_index / 1000.0 for e in events if e.sound == "S2"]
+    return np.array([t for t in s1 if t > start_s]), np.array([t for t in s2 if t > start_s])
+
+
+def _hits(found: np.ndarray, ref: list[float]) -> int:
+    return int(sum(np.min(np.abs(np.asarray(ref) - t)) < 0.06 for t in found))
+
+
+def test_segmenter_labels_by_intervals_not_by_loudness() -> None:
+    # S2 twice as loud as S1, 80 bpm: only the short systole tells S1 from S2.
+    x, s1_ref, s2_ref = synthetic_pcg(1000.0, 15.0, heart_rate_bpm=80.0, systole_s=0.28,
+                                      s2_amplitude=2.0)  # fmt: skip
+    seg = S1S2Segmenter(50.0)
+    s1, s2 = _labelled(seg.process(_envelope_of(x)) + seg.flush(), 1.0)
+    assert _hits(s1, s1_ref) >= len(s1_ref) - 3
+    assert _hits(s1, s1_ref) == len(s1)  # no sound mislabelled
+    assert _hits(s2, s2_ref) >= len(s2_ref) - 3
+    assert _hits(s2, s2_ref) == len(s2)  # no sound mislabelled
+
+
+def test_segmenter_labels_the_last_sounds_at_flush() -> None:
+    seg = S1S2Segmenter(50.0)
+    during = seg.process(ENV)
+    at_end = seg.flush()
+    assert at_end, "the sounds inside the look-ahead are labelled when the record ends"
+    assert min(e.sample_index for e in at_end) > max(e.sample_index for e in during)
+    assert seg.latency_samples == round((0.1 + 1.5) * 1000)
+
+
 def test_windower_cuts_an_absolute_grid_for_any_chunking() -> None:
     spec = WindowSpec()
     whole = Windower(spec)
