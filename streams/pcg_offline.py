@@ -49,10 +49,10 @@ def analyze_audio(
         s1 += [s.sample_index for s in update.sounds if s.sound == "S1"]
         s2 += [s.sample_index for s in update.sounds if s.sound == "S2"]
         scores += update.windows
+    heart_rate = monitor.heart_rate  # the stream's last value (a stream is never flushed)
     final = monitor.flush(classifier)
     s1 += [s.sample_index for s in final.sounds if s.sound == "S1"]
     s2 += [s.sample_index for s in final.sounds if s.sound == "S2"]
-    heart_rate = monitor.heart_rate
     scores += final.windows
     probs = np.array([[w.abnormal, w.murmur, w.poor_quality] for w in scores])
     decision = recording_decision(probs)
