@@ -1,0 +1,79 @@
+"""The arrhythmia alarms in the real stream: synthetic patients -> Kafka -> worker -> alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from cardiowatch.schemas import Alert, alert_id
+from cardiowatch.settings import Settings
+from simulators.build import synthetic_patients
+from tests.integration.harness import (
+    WorkerProcess,
+    fresh_settings,
+    read_topic,
+    replay,
+    start_worker,
+)
+
+pytestmark = pytest.mark.integration
+FS_HZ = 360.0
+
+
+@pytest.fixture(scope="module")
+def stream(
+    services: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, WorkerProcess]]:
+    """One worker on fresh topics, shared by the tests of this module (distinct patients)."""
+    tmp = tmp_path_factory.mktemp("alarms")
+    settings = fresh_settings(services, tmp)
+    worker = start_worker(settings, tmp)
+    yield settings, worker
+    worker.stop()
+
+
+def _alerts(settings: Settings, patient: str, *, until_end_of: str) -> list[Alert]:
+    key = patient.encode()
+
+    def ended(msgs: list[tuple[bytes, bytes]]) -> bool:
+        alerts = [Alert.decode(v) for k, v in msgs if k == key]
+        return any(a.alarm_type == until_end_of and a.state == "end" for a in alerts)
+
+    messages = read_topic(settings, settings.topic_alerts, until=ended, timeout_s=120)
+    return [Alert.decode(v) for k, v in messages if k == key]
+
+
+def test_injected_ventricular_run_raises_one_high_priority_vt_alarm_that_ends_with_it(
+    stream: tuple[Settings, WorkerProcess],
+) -> None:
+    settings, _ = stream
+    [patient] = synthetic_patients(1, events=["vt@20:10:180"], seed=11, first_index=300)
+    replay(settings, [patient], duration_s=45.0)
+    alerts = _alerts(settings, patient.patient_id, until_end_of="ventricular_tachycardia")
+    vt = [a for a in alerts if a.alarm_type == "ventricular_tachycardia"]
+    assert len({a.id for a in vt}) == 1, vt  # one episode, whatever the redeliveries
+    raised = next(a for a in vt if a.state == "raise")
+    ended = next(a for a in vt if a.state == "end")
+    assert raised.priority == "high"
+    assert raised.id == alert_id(patient.patient_id, "ventricular_tachycardia", raised.onset_sample)
+    # The classifier labels the first VT beat or two N (their RR context is still sinus).
+    assert 19.5 * FS_HZ <= raised.onset_sample <= 22.0 * FS_HZ, raised.onset_sample
+    assert raised.sample_index <= 24.0 * FS_HZ, "raised within 4 s of the VT onset"
+    assert ended.end_sample is not None
+    assert 29.5 * FS_HZ <= ended.end_sample <= 31.5 * FS_HZ, ended.end_sample
+    assert not any(a.alarm_type == "noise" for a in alerts), alerts
+
+
+def test_lead_off_raises_a_technical_alarm_and_holds_back_arrhythmia_alarms(
+    stream: tuple[Settings, WorkerProcess],
+) -> None:
+    settings, _ = stream
+    events = ["lead_off@20:12", "vt@24:5:180"]  # the VT happens while the leads are off
+    [patient] = synthetic_patients(1, events=events, seed=12, first_index=301)
+    replay(settings, [patient], duration_s=45.0)
+    alerts = _alerts(settings, patient.patient_id, until_end_of="signal_loss")
+    kinds = {(a.alarm_type, a.state) for a in alerts}
+    assert ("signal_loss", "raise") in kinds
+    held_back = {"ventricular_tachycardia", "asystole", "tachycardia", "ventricular_run"}
+    assert not any(a.alarm_type in held_back for a in alerts), alerts
