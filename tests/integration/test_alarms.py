@@ -77,3 +77,37 @@ def test_lead_off_raises_a_technical_alarm_and_holds_back_arrhythmia_alarms(
     assert ("signal_loss", "raise") in kinds
     held_back = {"ventricular_tachycardia", "asystole", "tachycardia", "ventricular_run"}
     assert not any(a.alarm_type in held_back for a in alerts), alerts
+
+
+def test_worker_restart_neither_duplicates_nor_loses_an_open_alarm(
+    services: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    tmp = tmp_path_factory.mktemp("alarms-restart")
+    settings = fresh_settings(services, tmp)
+    [patient] = synthetic_patients(1, events=["vt@15:25:180"], seed=13, first_index=302)
+    key = patient.patient_id.encode()
+    first = start_worker(settings, tmp, "first")
+    try:
+        replay(settings, [patient], duration_s=25.0)  # the VT is open at 25 s
+
+        def raised(msgs: list[tuple[bytes, bytes]]) -> bool:
+            return any(
+                Alert.decode(v).alarm_type == "ventricular_tachycardia" for k, v in msgs if k == key
+            )
+
+        read_topic(settings, settings.topic_alerts, until=raised, timeout_s=120)
+    finally:
+        first.stop()  # a restart (the state and offsets were written)
+    second = start_worker(settings, tmp, "second")
+    try:
+        replay(settings, [patient], duration_s=25.0)  # 25 s to 50 s: the VT ends at 40 s
+        alerts = _alerts(settings, patient.patient_id, until_end_of="ventricular_tachycardia")
+    finally:
+        second.stop()
+    vt = [a for a in alerts if a.alarm_type == "ventricular_tachycardia"]
+    assert len({a.id for a in vt}) == 1, vt  # the same episode, the same id, raised once
+    states = {(a.state, a.sample_index) for a in vt}
+    assert len([s for s, _ in states if s == "raise"]) == 1, vt
+    ended = next(a for a in vt if a.state == "end")
+    assert ended.end_sample is not None
+    assert 39.5 * FS_HZ <= ended.end_sample <= 41.5 * FS_HZ
