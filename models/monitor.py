@@ -91,6 +91,18 @@ class EcgMonitor:
         self._held: list[AlarmEvent] = []  # arrhythmia events before their sample_index
         self._end = self.start_index
 
+    def set_limits(self, limits: dict[str, float]) -> None:
+        """Apply per-patient alarm limits while running; limits not named keep their value.
+
+        Keys: ``brady_bpm``, ``tachy_bpm``, ``extreme_brady_bpm``, ``extreme_tachy_bpm``,
+        ``asystole_s`` (rate engine) and ``vt_bpm`` (arrhythmia detector). Limits that are
+        out of order raise ``ValueError`` and change nothing.
+        """
+        rate = {k: v for k, v in limits.items() if k != "vt_bpm"}
+        self._rhythm.set_limits(**rate)
+        if "vt_bpm" in limits:
+            self._arrhythmia.vt_bpm = float(limits["vt_bpm"])
+
     def _arrhythmia_alarms(self, labelled: list[Beat], *, final: bool) -> list[AlarmEvent]:
         """Feed labelled beats to the arrhythmia detector.
 

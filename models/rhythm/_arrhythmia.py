@@ -25,6 +25,14 @@ ARRHYTHMIA_PRIORITY: dict[AlarmKind, Priority] = {
 }
 
 
+#: IEC 60601-1-8 latching alarms: they stay shown after their condition ends, until someone
+#: acknowledges them (a life-threatening rhythm that came and went must still be seen). The
+#: other kinds are non-latching: shown while their condition lasts.
+LATCHING_KINDS: frozenset[AlarmKind] = frozenset(
+    {"asystole", "ventricular_tachycardia", "ventricular_run", "pause"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class LabelledBeat:
     """A classified beat, with the sample at which its label became final.
@@ -72,7 +80,9 @@ class ArrhythmiaDetector:
                              run began abruptly (first RR ``<= svt_onset_ratio`` times the
                              RR before it, or an ``S`` beat), outside atrial fibrillation
     atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals:
-                             normalised RMSSD ``>= af_rmssd`` and sample entropy of the
+                             normalised RMS difference of intervals 1, 2 and 3 apart (the
+                             least of the three, so bigeminy and trigeminy are regular)
+                             ``>= af_rmssd`` and entropy of the
                              RR histogram ``>= af_entropy`` after dropping the extremes; raised
                              after ``af_confirm`` windows in a row, ended after as many not
     pause                    an RR interval ``>= pause_s`` (up to the asystole limit, which
@@ -118,6 +128,7 @@ class ArrhythmiaDetector:
         af_rmssd: float = 0.1,
         af_entropy: float = 0.6,
         af_confirm: int = 8,
+        af_sinus_rr: bool = True,
         pause_s: float = 2.5,
         gap_s: float = 4.0,
         noise_beats: int = 8,
@@ -138,6 +149,7 @@ class ArrhythmiaDetector:
         self.af_rmssd = float(af_rmssd)
         self.af_entropy = float(af_entropy)
         self.af_confirm = af_confirm
+        self.af_sinus_rr = af_sinus_rr
         self.pause_s = float(pause_s)
         self.gap_s = float(gap_s)
         self.noise_beats = noise_beats
@@ -159,6 +171,9 @@ class ArrhythmiaDetector:
         self._active: dict[AlarmKind, int] = {}  # kind -> onset sample
         self._prev: int | None = None  # sample of the previous beat
         self._rr: deque[int] = deque(maxlen=self.af_window_beats)
+        # RR between two non-V beats only: ventricular ectopy is irregular, but not AF.
+        self._af_rr: deque[int] = deque(maxlen=self.af_window_beats)
+        self._prev_v = False
         self._quality: deque[float] = deque(maxlen=self.noise_beats)
         self._v_run: list[int] = []  # samples of the current run of V beats
         self._n_since_v = -1  # non-V beats since the last V (-1: no V yet)
@@ -198,6 +213,7 @@ class ArrhythmiaDetector:
 
     def _restart_counters(self) -> None:
         self._rr.clear()
+        self._af_rr.clear()
         self._v_run = []
         self._n_since_v = -1
         self._pattern = (0, 0)
@@ -298,22 +314,30 @@ class ArrhythmiaDetector:
             self._raise(out, "svt", self._fast[0], at, self._rate_bpm(self._fast))
 
     def _af_score(self) -> bool:
-        rr = np.asarray(self._rr, dtype=np.float64)
+        """Whether the last ``af_window_beats`` RR intervals are irregularly irregular.
+
+        Irregularity is the RMS difference between intervals ``k`` apart (``k`` = 1, 2, 3),
+        the top 1/16 dropped, over the mean interval, and its *smallest* value over ``k``:
+        bigeminy and trigeminy repeat every 2 and 3 intervals and come out regular at that
+        lag, whatever the classifier labelled their beats; AF is irregular at every lag.
+        """
+        rr = np.asarray(self._af_rr if self.af_sinus_rr else self._rr, dtype=np.float64)
         if len(rr) < self.af_window_beats:
             return False
         trim = max(1, len(rr) // 16)
         kept = np.sort(rr)[trim:-trim]
         mean_rr = float(kept.mean())
-        d = np.diff(rr)
-        hi = float(np.quantile(np.abs(d), 1.0 - 1.0 / 16))
-        d = d[np.abs(d) <= hi]
-        rmssd = math.sqrt(float(np.mean(d * d))) / mean_rr if len(d) else 0.0
+        irregularity = math.inf
+        for lag in (1, 2, 3):
+            d = np.abs(rr[lag:] - rr[:-lag])
+            d = np.sort(d)[: len(d) - max(1, len(d) // 16)]
+            irregularity = min(irregularity, math.sqrt(float(np.mean(d * d))) / mean_rr)
         hist, _ = np.histogram(
             kept, bins=16, range=(kept.min(), kept.min() + 16 * 0.02 * self.fs_hz)
         )
         p = hist[hist > 0] / hist.sum()
         entropy = float(-(p * np.log(p)).sum() / math.log(16))
-        return rmssd >= self.af_rmssd and entropy >= self.af_entropy
+        return irregularity >= self.af_rmssd and entropy >= self.af_entropy
 
     def _af(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
         s, at = beat.sample_index, beat.final_sample
@@ -357,6 +381,8 @@ class ArrhythmiaDetector:
                 self._event(out, "pause", self._prev or 0, s, beat.final_sample)
             if rr is not None:
                 self._rr.append(rr)
+                if beat.label != "V" and not self._prev_v:
+                    self._af_rr.append(rr)
             self._onsets.append(s)
             self._noise(out, beat)
             self._ventricular(out, beat)
@@ -364,6 +390,7 @@ class ArrhythmiaDetector:
             self._svt(out, beat, rr)
             self._af(out, beat)
             self._prev = s
+            self._prev_v = beat.label == "V"
             self._end_sample = max(self._end_sample, beat.final_sample)
         return out
 

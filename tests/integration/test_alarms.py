@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 
-from cardiowatch.schemas import Alert, alert_id
+from cardiowatch.schemas import Alert, Vitals, alert_id
 from cardiowatch.settings import Settings
 from simulators.build import synthetic_patients
+from streams.limits import limits_key
 from tests.integration.harness import (
     WorkerProcess,
     fresh_settings,
@@ -33,12 +36,15 @@ def stream(
     worker.stop()
 
 
-def _alerts(settings: Settings, patient: str, *, until_end_of: str) -> list[Alert]:
+def _alerts(
+    settings: Settings, patient: str, *, until_end_of: str = "", until_raise_of: str = ""
+) -> list[Alert]:
     key = patient.encode()
+    kind, state = (until_end_of, "end") if until_end_of else (until_raise_of, "raise")
 
     def ended(msgs: list[tuple[bytes, bytes]]) -> bool:
         alerts = [Alert.decode(v) for k, v in msgs if k == key]
-        return any(a.alarm_type == until_end_of and a.state == "end" for a in alerts)
+        return any(a.alarm_type == kind and a.state == state for a in alerts)
 
     messages = read_topic(settings, settings.topic_alerts, until=ended, timeout_s=120)
     return [Alert.decode(v) for k, v in messages if k == key]
@@ -111,3 +117,29 @@ def test_worker_restart_neither_duplicates_nor_loses_an_open_alarm(
     ended = next(a for a in vt if a.state == "end")
     assert ended.end_sample is not None
     assert 39.5 * FS_HZ <= ended.end_sample <= 41.5 * FS_HZ
+
+
+def test_per_patient_limits_in_redis_apply_without_a_restart(
+    stream: tuple[Settings, WorkerProcess],
+) -> None:
+    settings, _ = stream
+    [patient] = synthetic_patients(1, events=[], seed=14, first_index=303)  # 60 bpm
+    key = patient.patient_id.encode()
+    replay(settings, [patient], duration_s=20.0)
+
+    def reached(end_s: float) -> Callable[[list[tuple[bytes, bytes]]], bool]:
+        end = int(end_s * FS_HZ)
+        return lambda msgs: any(Vitals.decode(v).sample_index >= end for k, v in msgs if k == key)
+
+    read_topic(settings, settings.topic_vitals, until=reached(20.0), timeout_s=60)
+    client = redis.Redis.from_url(settings.redis_url)
+    client.hset(limits_key(settings.redis_key_prefix, patient.patient_id), "brady_bpm", "70")
+    client.close()
+    time.sleep(2.5)  # the worker re-reads a patient's limits at most every 2 s
+    replay(settings, [patient], duration_s=20.0)
+    alerts = _alerts(settings, patient.patient_id, until_raise_of="bradycardia")
+    brady = [a for a in alerts if a.alarm_type == "bradycardia"]
+    assert brady, "the new lower limit (70 bpm) raised a bradycardia alarm at 60 bpm"
+    assert brady[0].priority == "medium"
+    # Not before the change (the alarm timeline trails the newest sample by 0.5 s).
+    assert brady[0].onset_sample >= 19 * FS_HZ, brady[0].onset_sample
