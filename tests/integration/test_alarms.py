@@ -7,11 +7,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
+from cardiowatch.api import create_app
 from cardiowatch.schemas import Alert, Vitals, alert_id
 from cardiowatch.settings import Settings
 from simulators.build import synthetic_patients
 from streams.limits import limits_key
+from tests.integration.api_harness import api_settings, create_token
 from tests.integration.harness import (
     WorkerProcess,
     fresh_settings,
@@ -30,7 +33,7 @@ def stream(
 ) -> Iterator[tuple[Settings, WorkerProcess]]:
     """One worker on fresh topics, shared by the tests of this module (distinct patients)."""
     tmp = tmp_path_factory.mktemp("alarms")
-    settings = fresh_settings(services, tmp)
+    settings = api_settings(services, tmp)
     worker = start_worker(settings, tmp)
     yield settings, worker
     worker.stop()
@@ -143,3 +146,26 @@ def test_per_patient_limits_in_redis_apply_without_a_restart(
     assert brady[0].priority == "medium"
     # Not before the change (the alarm timeline trails the newest sample by 0.5 s).
     assert brady[0].onset_sample >= 19 * FS_HZ, brady[0].onset_sample
+
+
+def test_acknowledging_a_vt_alarm_is_stored_and_visible_in_the_api(
+    stream: tuple[Settings, WorkerProcess],
+) -> None:
+    settings, _ = stream
+    [patient] = synthetic_patients(1, events=["vt@15:8:180"], seed=15, first_index=304)
+    replay(settings, [patient], duration_s=30.0)
+    _alerts(settings, patient.patient_id, until_end_of="ventricular_tachycardia")
+    token, _ = create_token(settings, name="nurse", permissions=["read", "ack"], all_patients=True)
+    auth = {"Authorization": f"Bearer {token}"}
+    query = f"/api/v1/alerts?patient_id={patient.patient_id}&alarm_type=ventricular_tachycardia"
+    with TestClient(create_app(settings, webhooks_enabled=False)) as client:
+        items = client.get(query, headers=auth).json()["items"]
+        raised = [i for i in items if i["alert"]["state"] == "raise"]
+        assert len(raised) == 1, items
+        assert raised[0]["alert"]["evidence"]["latching"] is True  # shown until acknowledged
+        assert raised[0]["ack"] is None
+        ack = client.post(f"/api/v1/alerts/{raised[0]['event_id']}/ack", headers=auth)
+        assert ack.status_code == 200
+        after = client.get(query, headers=auth).json()["items"]
+        assert all(i["ack"] == ack.json() for i in after)  # raise and end: one episode, one ack
+        assert ack.json() in client.get("/api/v1/acks", headers=auth).json()["items"]
