@@ -30,7 +30,7 @@ def _run(beats: list[LabelledBeat], **kw: float) -> list[AlarmEvent]:
     return [*det.process(beats), *det.flush()]
 
 
-def test_vt_raised_at_the_fourth_fast_v_beat_and_ended_by_the_first_normal_beat() -> None:
+def test_vt_raised_at_the_third_fast_v_beat_and_ended_by_the_first_normal_beat() -> None:
     labels = "N" * 10 + "V" * 8 + "N" * 10
     rr = [0.8] * 10 + [0.35] * 8 + [0.8] * 9
     beats = _beats(rr, labels)
@@ -38,7 +38,7 @@ def test_vt_raised_at_the_fourth_fast_v_beat_and_ended_by_the_first_normal_beat(
     vt = [e for e in events if e.kind == "ventricular_tachycardia"]
     assert [(e.state, e.priority) for e in vt] == [("raise", "high"), ("end", "high")]
     assert vt[0].onset_sample == beats[10].sample_index
-    assert vt[0].sample_index == beats[13].final_sample  # known when the 4th V is labelled
+    assert vt[0].sample_index == beats[12].final_sample  # known when the 3rd V is labelled
     assert vt[1].end_sample == beats[18].sample_index
     assert _kinds(events) == [
         ("ventricular_tachycardia", "raise"),
