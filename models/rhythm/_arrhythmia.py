@@ -79,7 +79,9 @@ class ArrhythmiaDetector:
     svt                      ``svt_min_beats`` non-V beats in a row at ``>= svt_bpm`` whose
                              run began abruptly (first RR ``<= svt_onset_ratio`` times the
                              RR before it, or an ``S`` beat), outside atrial fibrillation
-    atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals:
+    atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals
+                             between two non-V beats (all intervals if ``af_sinus_rr`` is
+                             false):
                              normalised RMS difference of intervals 1, 2 and 3 apart (the
                              least of the three, so bigeminy and trigeminy are regular)
                              ``>= af_rmssd`` and entropy of the
