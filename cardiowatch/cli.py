@@ -438,6 +438,39 @@ def evaluate_pcg(
         plot_confusion(result, png_out)
 
 
+@evaluate.command("alarms")
+@click.option("--records", default="", help="Comma-separated MIT-BIH records (default: all 48).")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Beat classifier (default: CARDIOWATCH_BEATS_MODEL).",
+)
+@_report_options
+def evaluate_alarms(
+    records: str, model_path: Path | None, json_out: Path | None, md_out: Path | None
+) -> None:  # fmt: skip
+    """Rhythm alarms by episode against the MIT-BIH rhythm annotations (offline twin)."""
+    from cardiowatch.evaluate_alarms import markdown, run_evaluation
+
+    settings = _settings()
+    data_dir = _mitdb(settings)
+    names = _names(records) or (data_dir / "RECORDS").read_text().split()
+    path = model_path or Path(settings.beats_model)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("records", total=len(names))
+        result = run_evaluation(
+            data_dir, names, path, on_record=lambda _: progress.advance(task)
+        )  # fmt: skip
+    text = markdown(result)
+    click.echo(text)
+    for out, content in ((md_out, text + "\n"), (json_out, json.dumps(result, indent=1))):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(content)
+
+
 @main.group()
 def train() -> None:
     """Train models (on the CPU)."""
