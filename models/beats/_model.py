@@ -18,6 +18,7 @@ version 1, so older artifacts and their versions are unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import struct
@@ -46,6 +47,9 @@ AAMI_CLASSES = ("N", "S", "V", "F", "Q")
 MAGIC = b"CWMODEL1"
 #: Artifact format written for ensembles (single networks keep format 1).
 FORMAT_ENSEMBLE = 2
+#: Batches up to this size run an ensemble fused (fewer torch calls); larger ones member by
+#: member (grouped convolutions were slower there on this CPU).
+FUSED_MAX_BEATS = 64
 
 
 class BeatNet(nn.Module):
@@ -273,7 +277,10 @@ class BeatClassifier:
     """A loaded model: batched inference from :class:`BeatFeatures` to AAMI labels.
 
     Build it with :meth:`from_bytes`. It is shared by every patient of a worker (it holds no
-    per-patient state) and is never part of a pickled patient state.
+    per-patient state) and is never part of a pickled patient state. An ensemble runs as one
+    :class:`~models.beats._fused.FusedEnsemble` (its members stacked) for batches of up to
+    :data:`FUSED_MAX_BEATS` beats, so a chunk of two beats costs about one network's worth of
+    torch calls; larger batches run member by member.
     """
 
     net: BeatNet | BeatEnsemble
@@ -282,6 +289,15 @@ class BeatClassifier:
     version: str
     metadata: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1024
+    _forward: nn.Module = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from ._fused import FusedEnsemble  # imports this module
+
+        self._forward = self.net
+        if isinstance(self.net, BeatEnsemble):
+            with contextlib.suppress(ValueError):  # not fusable: the plain member loop
+                self._forward = FusedEnsemble(self.net)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BeatClassifier:
@@ -304,7 +320,8 @@ class BeatClassifier:
             for a in range(0, len(morph), self.batch_size):
                 m = torch.from_numpy(np.ascontiguousarray(morph[a : a + self.batch_size]))
                 r = torch.from_numpy(np.ascontiguousarray(rr[a : a + self.batch_size]))
-                out.append(self.net(m, r).numpy())
+                net = self._forward if len(m) <= FUSED_MAX_BEATS else self.net
+                out.append(net(m, r).numpy())
         if not out:
             return np.zeros((0, len(self.classes)), np.float32)
         return np.concatenate(out).astype(np.float32)

@@ -294,3 +294,15 @@ def test_logit_bias_recovers_a_shifted_class() -> None:
     assert selection_score(y, (logits + bias).argmax(axis=1)) > selection_score(
         y, logits.argmax(axis=1)
     )
+
+
+def test_fused_ensemble_equals_the_member_loop() -> None:
+    members = [decode_artifact(untrained_artifact(s))[1] for s in (1, 2, 3)]
+    bias = torch.tensor([0.0, 0.5, -0.25, 0.0, 0.0])
+    ensemble = BeatEnsemble([m for m in members if isinstance(m, BeatNet)], bias)
+    model = BeatClassifier.from_bytes(encode_artifact(ensemble, FeatureSpec()))
+    morph, rr, _ = synthetic_beats(100, 5)
+    with torch.inference_mode():
+        expected = ensemble(torch.from_numpy(morph), torch.from_numpy(rr)).numpy()
+    for n in (1, 2, 40, 100):  # fused up to FUSED_MAX_BEATS, member by member above
+        assert np.allclose(model.logits(morph[:n], rr[:n]), expected[:n], atol=1e-5)
