@@ -484,21 +484,49 @@ def train() -> None:
     help="Where to write the artifact (default: CARDIOWATCH_BEATS_MODEL).",
 )
 @click.option("--seed", type=int, default=0, help="Seed of initialisation and shuffling.")
-@click.option("--epochs", type=int, default=30, help="Most epochs (early stopping on DS1 val).")
 @click.option("--threads", type=int, default=2, help="torch CPU threads.")
-def train_beats(out: Path | None, seed: int, epochs: int, threads: int) -> None:
-    """Train the AAMI beat classifier on DS1 (validation patients inside DS1)."""
-    from cardiowatch.train_beats import run_training
-    from models.beats import TrainConfig
+@click.option("--variant", default=None, help="Training variant (default: the selected one).")
+@click.option(
+    "--select",
+    "select_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Compare every variant by DS1 cross-validation; write DIR/<variant>.cwm and "
+    "DIR/selection.json (nothing is published).",
+)
+def train_beats(
+    out: Path | None, seed: int, threads: int, variant: str | None, select_dir: Path | None
+) -> None:
+    """Train the AAMI beat classifier on DS1 (4 patient folds inside DS1; DS2 unused)."""
+    from dataclasses import replace
+
+    from cardiowatch.train_beats import DEFAULT_VARIANT, VARIANTS, run_selection, run_training
 
     settings = _settings()
-    target = out or Path(settings.beats_model)
-    config = TrainConfig(seed=seed, epochs=epochs, threads=threads)
+    name = variant or DEFAULT_VARIANT
+    if name not in VARIANTS:
+        raise click.BadParameter(f"one of {', '.join(VARIANTS)}", param_hint="--variant")
     with Progress() as progress:
+        if select_dir is not None:
+            summary = run_selection(
+                _mitdb(settings), Path(settings.cache_dir), select_dir, seed=seed,
+                threads=threads, progress=progress,
+            )  # fmt: skip
+            for v, r in summary["variants"].items():
+                s = r["ds1_out_of_fold"]["with_bias"]
+                click.echo(
+                    f"{v}: DS1 out-of-fold score {s['all']['score']} (F1 S {s['S']['f1']} "
+                    f"V {s['V']['f1']}, accuracy {s['all']['accuracy']})"
+                )
+            click.echo(f"selected: {summary['selected']}")
+            return
+        target = out or Path(settings.beats_model)
+        config = replace(VARIANTS[name], seed=seed, threads=threads)
         result = run_training(
-            _mitdb(settings), Path(settings.cache_dir), target, config=config, progress=progress
-        )
-    click.echo(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+            _mitdb(settings), Path(settings.cache_dir), target, config=config, variant=name,
+            progress=progress,
+        )  # fmt: skip
+    click.echo(json.dumps(result, indent=1))
 
 
 @train.command("pcg")
