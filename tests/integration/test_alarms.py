@@ -88,8 +88,9 @@ def test_lead_off_raises_a_technical_alarm_and_holds_back_arrhythmia_alarms(
     assert not any(a.alarm_type in held_back for a in alerts), alerts
 
 
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
 def test_worker_restart_neither_duplicates_nor_loses_an_open_alarm(
-    services: Settings, tmp_path_factory: pytest.TempPathFactory
+    services: Settings, tmp_path_factory: pytest.TempPathFactory, stop: str
 ) -> None:
     tmp = tmp_path_factory.mktemp("alarms-restart")
     settings = fresh_settings(services, tmp)
@@ -106,7 +107,10 @@ def test_worker_restart_neither_duplicates_nor_loses_an_open_alarm(
 
         read_topic(settings, settings.topic_alerts, until=raised, timeout_s=120)
     finally:
-        first.stop()  # a restart (the state and offsets were written)
+        if stop == "sigkill":
+            first.kill()  # a crash: no commit, no flush, the group waits for its session to expire
+        else:
+            first.stop()  # a clean restart (the state and offsets were written)
     second = start_worker(settings, tmp, "second")
     try:
         replay(settings, [patient], duration_s=25.0)  # 25 s to 50 s: the VT ends at 40 s
