@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from rich.progress import Progress
 
+from cardiowatch.metrics import SimulatorMetrics
 from cardiowatch.settings import Settings
 
 DEMO_RECORDS = ("100", "119", "200", "208", "210", "233")
@@ -93,6 +94,23 @@ def _simulate_argv(
     return argv
 
 
+def _simulator_metrics(settings: Settings) -> SimulatorMetrics | None:
+    """Serve the simulator's /metrics when ``CARDIOWATCH_SIMULATOR_METRICS_PORT`` >= 0."""
+    if settings.simulator_metrics_port < 0:
+        return None
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from cardiowatch.services import free_port
+
+    registry = CollectorRegistry()
+    port = settings.simulator_metrics_port or free_port(settings.metrics_host)
+    start_http_server(port, addr=settings.metrics_host, registry=registry)
+    logging.getLogger(__name__).warning(
+        "simulator metrics on http://%s:%d/metrics", settings.metrics_host, port
+    )
+    return SimulatorMetrics(registry)
+
+
 @main.command()
 @_simulate_options
 def simulate(
@@ -115,12 +133,16 @@ def simulate(
         events=events, loop=loop, seed=seed, default_records=DEMO_RECORDS,
     )  # fmt: skip
 
+    metrics = _simulator_metrics(settings)
+
     async def go() -> None:
         stop = asyncio.Event()
         loop_ = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop_.add_signal_handler(sig, stop.set)
-        stats = await run_replay(settings, vps, speed=speed, duration_s=duration_s, stop=stop)
+        stats = await run_replay(
+            settings, vps, speed=speed, duration_s=duration_s, stop=stop, metrics=metrics
+        )
         click.echo(f"sent {stats.chunks_sent} chunks in {stats.elapsed_s:.1f} s")
 
     asyncio.run(go())

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cardiowatch.metrics import SimulatorMetrics
 from cardiowatch.settings import Settings
 from simulators.replay import ReplayStats, VirtualPatient, replay
 from simulators.sources import WfdbRecord, WfdbSource
@@ -71,6 +72,7 @@ async def run_replay(
     duration_s: float | None,
     stop: asyncio.Event | None = None,
     on_round: Callable[[ReplayStats], None] | None = None,
+    metrics: SimulatorMetrics | None = None,
 ) -> ReplayStats:
     """Replay ``patients`` into ``settings.topic_ecg`` (and annotations) on the broker."""
     from aiokafka import AIOKafkaProducer
@@ -94,6 +96,7 @@ async def run_replay(
             duration_s=duration_s,
             stop=stop,
             on_round=on_round,
+            metrics=metrics,
         )
         await producer.flush()
     finally:
