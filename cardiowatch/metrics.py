@@ -83,6 +83,16 @@ class WorkerMetrics:
             ["partition"],
             registry=registry,
         )
+        self.partitions_assigned = Gauge(
+            "cardiowatch_partitions_assigned",
+            "Partitions of the ECG topic this worker holds now.",
+            registry=registry,
+        )
+        self.rebalancing = Gauge(
+            "cardiowatch_rebalancing",
+            "1 while this worker is in a consumer-group rebalance (recovery included).",
+            registry=registry,
+        )
         self.model_info = Gauge(
             "cardiowatch_model_info",
             "1 for the model version this worker uses now (version 'none': no model).",

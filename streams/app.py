@@ -281,6 +281,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     @app.timer(interval=LAG_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def export_lag() -> None:
+        metrics.rebalancing.set(1 if app.rebalancing else 0)
         handler.lag.export(app.consumer)
 
     @app.task  # type: ignore[untyped-decorator]

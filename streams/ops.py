@@ -41,6 +41,7 @@ class LagTracker:
     def lags(self, consumer: Any) -> dict[int, int]:
         """Lag per held partition (``consumer`` is faust's consumer)."""
         held = {tp.partition: tp for tp in consumer.assignment() if tp.topic == self.topic}
+        self.metrics.partitions_assigned.set(len(held))
         for partition in list(self._next_offset):
             if partition not in held:
                 del self._next_offset[partition]  # revoked: its position is someone else's now
