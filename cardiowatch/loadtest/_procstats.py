@@ -49,10 +49,20 @@ class ProcessSampler:
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = dict(pids)
         self._last: dict[str, tuple[float, float]] = {}
+        self._first_cpu_s: dict[str, float] = {}
         for name, pid in self.pids.items():
             cpu = cpu_seconds(pid)
             if cpu is not None:
                 self._last[name] = (time.monotonic(), cpu)
+                self._first_cpu_s[name] = cpu
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds of each process from the sampler's start to its last sample."""
+        return {
+            name: round(last - self._first_cpu_s[name], 2)
+            for name, (_, last) in self._last.items()
+            if name in self._first_cpu_s
+        }
 
     def sample(self) -> dict[str, dict[str, float]]:
         """``{name: {"cpu_percent": ..., "rss_mb": ...}}`` for the processes still alive."""

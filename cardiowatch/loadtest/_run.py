@@ -250,6 +250,13 @@ async def run_load(
         "raised": len(raised),
         "raised_by_type": dict(sorted(Counter(raised.values()).items())),
     }
+    cpu_s = sampler.cpu_s()
+    for name, seconds in cpu_s.items():
+        result["processes"].setdefault(name, {})["cpu_s"] = seconds
+    worker_cpu_s = sum(v for k, v in cpu_s.items() if k.startswith("worker-"))
+    if workers and obs.vitals:
+        # CPU the workers spent per chunk: comparable between runs on a shared machine.
+        result["worker_cpu_ms_per_chunk"] = round(1000 * worker_cpu_s / obs.vitals, 3)
     result["dead_letters_by_reason"] = dict(sorted(dead.items()))
     result["lost_examples"] = sorted(f"{p}@{s}" for p, s in recorder.sent_at)[:10]
     if kill:
