@@ -246,3 +246,40 @@ class SimulatorMetrics:
             "cardiowatch_simulator_patients", "Virtual patients being replayed.", registry=registry
         )
         self.errors.labels(reason="send")
+
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+class ApiMetrics:
+    """The API's metrics (``cardiowatch api``, served on its ``/metrics``).
+
+    Labels are the route template (``/api/v1/patients/{patient_id}``, never the patient id),
+    the method (unknown methods become ``other``) and the status code.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "cardiowatch_api_requests",
+            "HTTP requests answered, by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "cardiowatch_api_request_duration_seconds",
+            "Time to answer a request (event streams excluded), by route template.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.redis_errors = Counter(
+            "cardiowatch_api_redis_errors",
+            "Requests answered 503 because Redis failed.",
+            registry=registry,
+        )
+        self.sse_subscribers = Gauge(
+            "cardiowatch_api_sse_subscribers",
+            "Live alert (SSE) subscribers of this process.",
+            registry=registry,
+        )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from cardiowatch.metrics import SimulatorMetrics, WorkerMetrics
+from cardiowatch.metrics import ApiMetrics, SimulatorMetrics, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
@@ -89,6 +89,7 @@ def test_every_metric_named_in_rules_and_dashboards_exists() -> None:
     registry = CollectorRegistry()
     WorkerMetrics(registry)
     SimulatorMetrics(registry)
+    ApiMetrics(registry)
     known = {s.name for metric in registry.collect() for s in metric.samples}
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
     known |= {
@@ -131,6 +132,7 @@ def test_docker_compose_config_is_valid_and_has_no_default_passwords() -> None:
         "grafana",
         "worker",
         "simulator",
+        "api",
     ):
         assert f"  {service}:" in out, service
     bare = {
