@@ -45,6 +45,7 @@ def verify(
         else None
     )
     state_mismatch: list[str] = []
+    details: list[dict[str, Any]] = []
     missing = unexpected = expected_alerts = 0
     for patient, payloads in sorted(chunks.items()):
         beats_total, alerts = expected(payloads, mains_hz=settings.mains_hz, classifier=classifier)
@@ -56,10 +57,16 @@ def verify(
         last_end = SampleChunk.decode(payloads[-1]).end_sample
         if vitals is None or vitals.sample_index != last_end or vitals.beats_total != beats_total:
             state_mismatch.append(patient)
+            details.append({
+                "patient": patient, "expected_beats_total": beats_total,
+                "seen_beats_total": None if vitals is None else vitals.beats_total,
+                "expected_last_sample": last_end,
+                "seen_last_sample": None if vitals is None else vitals.sample_index,
+            })  # fmt: skip
     return {
         "patients_checked": len(chunks),
         "patients_with_state_lost_or_unfinished": len(state_mismatch),
-        "examples": state_mismatch[:5],
+        "examples": details[:5],
         "alert_events_expected": expected_alerts,
         "alert_events_missing": missing,
         "alert_events_unexpected": unexpected,
