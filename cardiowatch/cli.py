@@ -113,11 +113,23 @@ def _simulator_metrics(settings: Settings) -> SimulatorMetrics | None:
 
 @main.command()
 @_simulate_options
+@click.option(
+    "--kind",
+    type=click.Choice(["ecg", "pcg"]),
+    default="ecg",
+    help="pcg: replay heart-sound recordings (--files) into CARDIOWATCH_TOPIC_PCG.",
+)
+@click.option(
+    "--files",
+    default="",
+    help="pcg: comma-separated audio files (WAV/FLAC, any rate; default: a demo set).",
+)
 def simulate(
     records: str, patients: int | None, synthetic: int, events: tuple[str, ...], speed: float,
-    loop: bool, duration_s: float | None, seed: int, chunk_s: float | None,
+    loop: bool, duration_s: float | None, seed: int, chunk_s: float | None, kind: str,
+    files: str,
 ) -> None:  # fmt: skip
-    """Replay records (and synthetic patients) into the ECG samples topic."""
+    """Replay records (and synthetic patients) into the ECG or heart-sound samples topic."""
     from simulators.build import build_patients
     from simulators.patients import run_replay
 
@@ -128,10 +140,20 @@ def simulate(
         settings = settings.replace(chunk_s=chunk_s)
     if not settings.kafka_url:
         raise click.UsageError("set CARDIOWATCH_KAFKA_URL (or use 'cardiowatch up')")
-    vps = build_patients(
-        settings, records=records, n_record_patients=patients, n_synthetic=synthetic,
-        events=events, loop=loop, seed=seed, default_records=DEMO_RECORDS,
-    )  # fmt: skip
+    if kind == "pcg":
+        from simulators.audio import DEMO_PCG_FILES, pcg_patients
+
+        named = [Path(f) for f in _names(files)]
+        paths = named or [Path(settings.data_dir) / f for f in DEMO_PCG_FILES]
+        try:
+            vps = pcg_patients(paths, patients, loop=loop)
+        except (FileNotFoundError, ValueError) as exc:
+            raise click.UsageError(str(exc)) from None
+    else:
+        vps = build_patients(
+            settings, records=records, n_record_patients=patients, n_synthetic=synthetic,
+            events=events, loop=loop, seed=seed, default_records=DEMO_RECORDS,
+        )  # fmt: skip
 
     metrics = _simulator_metrics(settings)
 
@@ -141,7 +163,13 @@ def simulate(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop_.add_signal_handler(sig, stop.set)
         stats = await run_replay(
-            settings, vps, speed=speed, duration_s=duration_s, stop=stop, metrics=metrics
+            settings,
+            vps,
+            speed=speed,
+            duration_s=duration_s,
+            stop=stop,
+            kind=kind,
+            metrics=metrics,
         )
         click.echo(f"sent {stats.chunks_sent} chunks in {stats.elapsed_s:.1f} s")
 
@@ -222,6 +250,45 @@ def analyze_ecg(record: Path, json_out: Path, model_path: Path | None) -> None:
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result))
     click.echo(f"{result['record']}: {len(result['beats'])} beats, {len(result['alarms'])} alarms")
+
+
+@analyze.command("pcg")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where to write the results (a list, one object per file).",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="PCG classifier artifact (default: CARDIOWATCH_PCG_MODEL).",
+)
+def analyze_pcg(files: tuple[Path, ...], json_out: Path, model_path: Path | None) -> None:
+    """Segment S1/S2 and classify heart-sound FILES (any audio format and rate)."""
+    from models.pcg import PcgClassifier
+    from simulators.audio import resolve_audio
+    from streams.pcg_offline import analyze_audio
+
+    settings = _settings()
+    model = model_path or (Path(settings.pcg_model) if settings.pcg_model else None)
+    classifier = None if model is None else PcgClassifier.from_bytes(model.read_bytes())
+    results = []
+    for f in files:
+        try:
+            result = analyze_audio(resolve_audio(f), classifier, chunk_s=settings.chunk_s)
+        except (FileNotFoundError, ValueError) as exc:
+            raise click.UsageError(str(exc)) from None
+        results.append(result)
+        p = result["abnormal_probability"]
+        click.echo(f"{f}: {result['decision']} (abnormal {p}, quality {result['quality']}, "
+                   f"HR {result['heart_rate_bpm']})")  # fmt: skip
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(results, indent=1))
 
 
 @main.group()
@@ -362,6 +429,41 @@ def evaluate_beats(
         plot_confusion(result, png_out)
 
 
+@evaluate.command("pcg")
+@_report_options
+@click.option(
+    "--png",
+    "png_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also plot PASCAL's 5-class confusion matrix here.",
+)
+@click.option("--threads", type=int, default=1, help="torch CPU threads.")
+def evaluate_pcg(
+    json_out: Path | None, md_out: Path | None, png_out: Path | None, threads: int
+) -> None:
+    """Leave-one-database-out heart-sound scores, PASCAL murmur/artifact, S1/S2 timing."""
+    from cardiowatch.evaluate_pcg import markdown, plot_confusion, run_evaluation
+    from models.pcg import TrainConfig
+
+    settings = _settings()
+    with Progress() as progress:
+        task = progress.add_task("trainings (4 held-out databases, 5 PASCAL folds)", total=9)
+        result = run_evaluation(
+            Path(settings.data_dir), Path(settings.cache_dir),
+            config=TrainConfig(threads=threads), progress=progress,
+            on_fold=lambda _: progress.advance(task),
+        )  # fmt: skip
+    text = markdown(result)
+    click.echo(text)
+    for out, content in ((md_out, text + "\n"), (json_out, json.dumps(result, indent=1))):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(content)
+    if png_out is not None:
+        plot_confusion(result, png_out)
+
+
 @main.group()
 def train() -> None:
     """Train models (on the CPU)."""
@@ -390,6 +492,30 @@ def train_beats(out: Path | None, seed: int, epochs: int, threads: int) -> None:
             _mitdb(settings), Path(settings.cache_dir), target, config=config, progress=progress
         )
     click.echo(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+
+
+@train.command("pcg")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the artifact (default: CARDIOWATCH_PCG_MODEL).",
+)
+@click.option("--seed", type=int, default=0, help="Seed of initialisation and shuffling.")
+@click.option("--threads", type=int, default=1, help="torch CPU threads.")
+def train_pcg(out: Path | None, seed: int, threads: int) -> None:
+    """Train the heart-sound window classifier on PhysioNet 2016 b, c, d and PASCAL."""
+    from cardiowatch.train_pcg import run_training
+    from models.pcg import TrainConfig
+
+    settings = _settings()
+    target = out or Path(settings.pcg_model)
+    with Progress() as progress:
+        result = run_training(
+            Path(settings.data_dir), Path(settings.cache_dir), target,
+            config=TrainConfig(seed=seed, threads=threads), progress=progress,
+        )  # fmt: skip
+    click.echo(json.dumps(result, indent=1))
 
 
 @main.group()

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from cardiowatch.schemas import REJECT_REASONS
 
 REDIS_OPERATIONS = ("alerts", "vitals")
-BROKER_OPERATIONS = ("send", "offsets")
+BROKER_OPERATIONS = ("send", "offsets", "refetch")
 _LATENCY_BUCKETS_S = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
@@ -73,7 +73,8 @@ class WorkerMetrics:
         )
         self.broker_errors = Counter(
             "cardiowatch_broker_errors",
-            "Failed broker operations, by operation (send, offsets).",
+            "Failed broker operations, by operation (send: faust's producer; offsets: lag look-ups;"
+            " refetch: the worker's own re-reads of skipped chunks).",
             ["operation"],
             registry=registry,
         )
@@ -107,6 +108,11 @@ class WorkerMetrics:
             "cardiowatch_rebalance_duration_seconds",
             "From a rebalance's start to its end (table recovery included).",
             buckets=_LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.chunks_reread = Counter(
+            "cardiowatch_chunks_reread",
+            "Chunks read back from the source topic after the consumer skipped them.",
             registry=registry,
         )
         self.patient = PatientGauges(registry, max_patients=max_patients)

@@ -64,6 +64,7 @@ class Settings:
     topic_vitals: str = _setting("vitals", "Per-patient vitals (heart rate, signal state).")
     topic_alerts: str = _setting("alerts", "Alarm lifecycle events (raise, update, end).")
     topic_dead_letters: str = _setting("deadletters", "Messages the worker could not process.")
+    topic_pcg: str = _setting("signals.pcg", "Heart-sound sample chunks, keyed by patient id.")
     chunk_s: float = _setting(1.0, "Length of one sample chunk in seconds.")
     max_chunk_bytes: int = _setting(1_048_576, "Chunks larger than this are dead-lettered.")
     mains_hz: float = _setting(60.0, "Power-line frequency removed by the notch filter (50 or 60).")
@@ -90,6 +91,10 @@ class Settings:
     beats_model: str = _setting(
         str(_REPO_ROOT / "models" / "artifacts" / "beats.cwm"),
         "Beat-classifier artifact used when Redis names none (empty = no beat labels).",
+    )
+    pcg_model: str = _setting(
+        str(_REPO_ROOT / "models" / "artifacts" / "pcg.cwm"),
+        "Heart-sound window classifier artifact (empty = no PCG classification or PCG alerts).",
     )
     model_poll_s: float = _setting(
         5.0, "Seconds between checks of the Redis model pointer (besides pub/sub announcements)."
@@ -169,6 +174,7 @@ class Settings:
             self.topic_vitals,
             self.topic_alerts,
             self.topic_dead_letters,
+            self.topic_pcg,
         )
 
     @staticmethod

@@ -72,9 +72,13 @@ async def run_replay(
     duration_s: float | None,
     stop: asyncio.Event | None = None,
     on_round: Callable[[ReplayStats], None] | None = None,
+    kind: str = "ecg",
     metrics: SimulatorMetrics | None = None,
 ) -> ReplayStats:
-    """Replay ``patients`` into ``settings.topic_ecg`` (and annotations) on the broker."""
+    """Replay ``patients`` into ``settings.topic_ecg`` (and annotations) on the broker.
+
+    ``kind="pcg"``: into ``settings.topic_pcg``, without annotations.
+    """
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
@@ -89,8 +93,8 @@ async def run_replay(
         stats = await replay(
             producer,
             patients,
-            topic=settings.topic_ecg,
-            annotation_topic=settings.topic_annotations,
+            topic=settings.topic_pcg if kind == "pcg" else settings.topic_ecg,
+            annotation_topic=None if kind == "pcg" else settings.topic_annotations,
             chunk_s=settings.chunk_s,
             speed=speed,
             duration_s=duration_s,

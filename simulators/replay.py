@@ -72,7 +72,7 @@ def make_chunk(
     info = patient.source.info
     chunk = SampleChunk(
         patient_id=patient.patient_id,
-        kind="ecg",
+        kind=info.kind,
         fs_hz=info.fs_hz,
         leads=info.leads,
         gain=info.gain,
@@ -124,6 +124,13 @@ async def replay(
     chunk_samples = max(1, round(chunk_s * fs_hz))
     period_s = chunk_samples / fs_hz / speed if speed > 0 else 0.0
     max_rounds = None if duration_s is None else round(duration_s * fs_hz / chunk_samples)
+    # Heart-sound recordings come at many rates: each patient's chunk is chunk_s of its signal.
+    own_samples = {
+        p.patient_id: max(1, round(chunk_s * p.source.info.fs_hz))
+        if p.source.info.fs_hz != fs_hz
+        else chunk_samples
+        for p in patients
+    }
     t0 = time.monotonic()
     k = 0
     while (max_rounds is None or k < max_rounds) and not (stop is not None and stop.is_set()):
@@ -131,7 +138,7 @@ async def replay(
         if not live:
             break
         for patient in live:
-            made = make_chunk(patient, chunk_samples)
+            made = make_chunk(patient, own_samples[patient.patient_id])
             if made is None:
                 continue
             chunk, annotations = made

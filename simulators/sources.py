@@ -28,6 +28,7 @@ class SignalInfo:
     gain: tuple[float, ...]
     baseline: tuple[int, ...]
     units: tuple[str, ...]
+    kind: str = "ecg"  # signal kind of the chunks: "ecg" or "pcg"
 
 
 @dataclass(frozen=True)

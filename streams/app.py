@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -20,10 +21,11 @@ from redis.exceptions import RedisError
 from cardiowatch.metrics import WorkerMetrics
 from cardiowatch.schemas import DeadLetter, SampleChunk, SchemaError
 from cardiowatch.settings import Settings
-from streams.faust_compat import apply_fixes, set_fetch_max_wait
+from streams.faust_compat import apply_fixes, keep_queued_on_resume, set_fetch_max_wait
+from streams.gap_repair import ChunkRefetcher
 from streams.model_registry import BEATS, ModelCache
 from streams.ops import LagTracker, MetricsSensor
-from streams.processor import ChunkOutputs, PatientState, process_chunk
+from streams.processor import ChunkOutputs, PatientState, process_chunk, skipped_over
 from streams.redis_sink import RedisSink
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,9 @@ class EcgHandler:
         self.topics = topics
         self.sink = sink
         self.metrics = metrics
+        self.refetcher = ChunkRefetcher(
+            settings.kafka_url, max_fetch_bytes=max(settings.max_chunk_bytes * 4, 4_194_304)
+        )
         self._cache: dict[bytes, tuple[bytes, PatientState]] = {}
         self.lag = LagTracker(settings.topic_ecg, metrics)
 
@@ -91,18 +96,79 @@ class EcgHandler:
         self, key: bytes | None, value: bytes, topic: str, partition: int, offset: int
     ) -> None:
         """Process one message; a bad one is dead-lettered and the stream goes on."""
-        m = self.metrics
         t0 = time.perf_counter()
+        chunk = await self.decode(key, value, topic, partition, offset)
+        if chunk is None:
+            return
+        self.metrics.stage_seconds.labels(stage="decode").observe(time.perf_counter() - t0)
+        table_key = chunk.patient_id.encode()
+        state = self.load_state(table_key)
+        if state is not None and skipped_over(state, chunk, partition, offset):
+            await self.repair_gap(state, chunk, topic, partition, offset)
+        await self.apply(chunk, key, value, topic, partition, offset)
+
+    async def decode(
+        self, key: bytes | None, value: bytes, topic: str, partition: int, offset: int
+    ) -> SampleChunk | None:
+        """The message's chunk, or ``None`` after dead-lettering a bad message."""
         try:
             chunk = SampleChunk.decode(value, max_bytes=self.settings.max_chunk_bytes)
+            if chunk.kind != "ecg":
+                raise SchemaError("invalid_field", f"kind {chunk.kind!r} on the ECG topic")
             if key is not None and key != chunk.patient_id.encode():
                 raise SchemaError("invalid_field", "message key differs from patient_id")
         except SchemaError as error:
             await self.dead_letter(error, key, value, topic, partition, offset)
-            return
-        t1 = time.perf_counter()
-        m.stage_seconds.labels(stage="decode").observe(t1 - t0)
+            return None
+        return chunk
 
+    async def repair_gap(
+        self, state: PatientState, chunk: SampleChunk, topic: str, partition: int, offset: int
+    ) -> None:
+        """Read back and process the patient's chunks the consumer skipped (see gap_repair)."""
+        key = chunk.patient_id.encode()
+        start = state.source_offset + 1
+        try:
+            records = await self.refetcher.fetch(topic, partition, start, offset, key)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            self.metrics.broker_errors.labels(operation="refetch").inc()
+            log.warning("re-reading skipped offsets failed (%s)", type(exc).__name__)
+            return
+        repaired = 0
+        for record in records:
+            missing = await self.decode(key, record.value, topic, partition, record.offset)
+            current = self.load_state(key)
+            if (
+                missing is None
+                or current is None
+                or not skipped_over(current, chunk, partition, offset)
+            ):
+                continue
+            if missing.stream_id != current.stream_id or missing.seq < current.next_seq:
+                continue  # already in the state
+            await self.apply(missing, key, record.value, topic, partition, record.offset)
+            repaired += 1
+        self.metrics.chunks_reread.inc(repaired)
+        log.warning(
+            "consumer skipped offsets %d-%d of partition %d; re-read %d chunk(s) of the patient",
+            start,
+            offset - 1,
+            partition,
+            repaired,
+        )
+
+    async def apply(
+        self,
+        chunk: SampleChunk,
+        key: bytes | None,
+        value: bytes,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> None:
+        """Process a decoded chunk against the patient's state; publish and store the result."""
+        m = self.metrics
+        t1 = time.perf_counter()
         table_key = chunk.patient_id.encode()
         state = self.load_state(table_key)
         classifier = await self.models.ensure()
@@ -126,6 +192,18 @@ class EcgHandler:
         assert result.state is not None
         if result.restarted:
             m.discontinuities.inc()
+            assert state is not None
+            log.warning(
+                "stream discontinuity (topic %s partition %d offset %d): expected seq %d "
+                "sample %d, got seq %d sample %d; the patient's monitor restarts",
+                topic,
+                partition,
+                offset,
+                state.next_seq,
+                state.next_sample,
+                chunk.seq,
+                chunk.start_sample,
+            )
         await self.publish(chunk, result.outputs)
         if result.outcome == "processed":
             m.samples.inc(chunk.n_samples)
@@ -134,6 +212,8 @@ class EcgHandler:
                     m.beats.labels(label=beat.label or "none").inc()
             for alert in result.outputs.alerts:
                 m.alerts.labels(alert.alarm_type, alert.priority, alert.state).inc()
+            result.state.source_partition = partition
+            result.state.source_offset = offset
             # Assigning the value writes the table's changelog; faust flushes the producer
             # (outputs and changelog) before it commits the source offset.
             self.store_state(table_key, result.state)
@@ -231,6 +311,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     apply_fixes()
     set_fetch_max_wait(TANSU_FETCH_MAX_WAIT_MS if settings.tansu_compat else None)
     app = faust.App(settings.app_id, **faust_config(settings))
+    keep_queued_on_resume(app.flow_control)
     raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,
@@ -275,6 +356,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             await handler.handle(event.key, event.value, msg.topic, msg.partition, msg.offset)
             handler.lag.processed(msg.partition, msg.offset)
 
+    _add_pcg_agent(app, settings, topics, sink, metrics, models, raw)
+
     @app.timer(interval=VITALS_FLUSH_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def flush_vitals() -> None:
         await handler.flush_vitals()
@@ -288,4 +371,32 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     async def watch_models() -> None:
         await models.watch(settings.model_poll_s)
 
+    @app.on_before_shutdown.connect
+    async def close_refetcher(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await handler.refetcher.close()
+
     return app
+
+
+def _add_pcg_agent(
+    app: faust.App, settings: Settings, topics: dict[str, faust.TopicT], sink: RedisSink,
+    metrics: WorkerMetrics, models: ModelCache, raw: dict[str, Any],
+) -> None:  # fmt: skip
+    """The heart-sound agent: its own topic and table (``pcg_patients``), the same outputs."""
+    from streams.pcg_handler import PcgHandler, load_pcg_classifier
+
+    pcg_topic = app.topic(settings.topic_pcg, partitions=settings.partitions, **raw)
+    table = app.Table(
+        "pcg_patients", default=None, partitions=settings.partitions, key_type=bytes,
+        value_type=bytes,
+    )  # fmt: skip
+    handler = PcgHandler(
+        settings, table, topics, sink, metrics, models,
+        classifier=load_pcg_classifier(settings.pcg_model),
+    )  # fmt: skip
+
+    @app.agent(pcg_topic, name="pcg")
+    async def process_pcg(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            await handler.handle(event.key, event.value, msg.topic, msg.partition, msg.offset)

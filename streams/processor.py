@@ -72,6 +72,11 @@ class PatientState:
     # Lead 1 of the last STRIP_S seconds as sent (int16 ADC units or float32 physical): half the
     # size of float32 for recordings, and this state is written to the changelog every chunk.
     strip: npt.NDArray[Any] = field(default_factory=lambda: np.zeros(0, np.int16))
+    # Where the last processed chunk sits in the source topic (set by the worker; -1 offline).
+    # A later chunk of the same stream whose seq jumps ahead, at a larger offset of the same
+    # partition, means the consumer skipped records: see streams/gap_repair.py.
+    source_partition: int = -1
+    source_offset: int = -1
 
     @classmethod
     def start(cls, chunk: SampleChunk, *, mains_hz: float) -> PatientState:
@@ -107,6 +112,22 @@ class PatientState:
             and len(chunk.leads) == self.n_leads
             and chunk.source == self.source
         )
+
+
+def skipped_over(state: PatientState, chunk: SampleChunk, partition: int, offset: int) -> bool:
+    """Whether chunks of ``state``'s stream lie unprocessed before ``chunk`` in its partition.
+
+    True when ``chunk`` (at ``offset`` of ``partition``) continues the patient's stream with a
+    sequence number ahead of the next expected one and the records between the state's last
+    chunk and this one are still in the partition to be read again.
+    """
+    return (
+        state.source_offset >= 0
+        and state.source_partition == partition
+        and chunk.stream_id == state.stream_id
+        and chunk.seq > state.next_seq
+        and offset > state.source_offset + 1
+    )
 
 
 @dataclass(frozen=True)

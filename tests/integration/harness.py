@@ -42,6 +42,7 @@ def fresh_settings(services: Settings, tmp_path: Path, **changes: object) -> Set
         topic_vitals=f"t{tag}.vitals",
         topic_alerts=f"t{tag}.alerts",
         topic_dead_letters=f"t{tag}.deadletters",
+        topic_pcg=f"t{tag}.signals.pcg",
         redis_key_prefix=f"cw-{tag}:",
         redis_alerts_stream=f"cw-{tag}:alerts",
         worker_data_dir=str(tmp_path / "worker"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,15 +131,17 @@ def test_malformed_message_is_dead_lettered_and_patient_continues(
     assert good is not None
     send_raw(settings, settings.topic_ecg, key, good[0].encode()[:-100])  # truncated
     send_raw(settings, settings.topic_ecg, key, b"\x00not a chunk")  # malformed
+    heart_sound = dataclasses.replace(good[0], kind="pcg")  # valid, but not an ECG
+    send_raw(settings, settings.topic_ecg, key, heart_sound.encode())
     for made in rest:
         assert made is not None
         send_raw(settings, settings.topic_ecg, key, made[0].encode())
 
     letters = read_topic(
-        settings, settings.topic_dead_letters, until=lambda m: len(m) >= 2, timeout_s=60
+        settings, settings.topic_dead_letters, until=lambda m: len(m) >= 3, timeout_s=60
     )
     reasons = sorted(DeadLetter.decode(v).reason for k, v in letters if k == key)
-    assert reasons == ["malformed", "truncated"]
+    assert reasons == ["invalid_field", "malformed", "truncated"]
     end = 6 * 360
 
     def caught_up(msgs: list[tuple[bytes, bytes]]) -> bool:

@@ -7,7 +7,7 @@ import pickle
 from cardiowatch.schemas import SampleChunk
 from simulators.build import synthetic_patients
 from simulators.replay import VirtualPatient, make_chunk
-from streams.processor import OUTBOX_CHUNKS, PatientState, process_chunk
+from streams.processor import OUTBOX_CHUNKS, PatientState, process_chunk, skipped_over
 
 
 def chunks(n: int, *, events: tuple[str, ...] = (), seed: int = 1) -> list[SampleChunk]:
@@ -131,3 +131,16 @@ def test_asystole_alert_carries_id_priority_and_strip() -> None:
     assert len(raised[0].evidence["strip"]["mv"]) == 4 * 360
     assert state is not None
     assert "asystole" not in state.active_alarms  # ended when the beats came back
+
+
+def test_skipped_over_needs_a_sequence_jump_at_a_later_offset_of_the_same_partition() -> None:
+    cs = chunks(6)
+    state, _ = run(cs[:3])
+    assert not skipped_over(state, cs[5], 0, 40)  # no source position recorded (offline)
+    state.source_partition, state.source_offset = 0, 20
+    assert skipped_over(state, cs[5], 0, 40)  # seq 5 while 3 is next: 3 and 4 lie in 21..39
+    assert not skipped_over(state, cs[3], 0, 40)  # the next chunk: nothing skipped
+    assert not skipped_over(state, cs[5], 1, 40)  # another partition: offsets not comparable
+    assert not skipped_over(state, cs[5], 0, 21)  # adjacent offset: nothing to read back
+    other = chunks(6, seed=2)[5]
+    assert not skipped_over(state, other, 0, 40)  # another stream is a restart, not a gap

@@ -1,0 +1,63 @@
+"""Heart-sound (PCG) stages: resampling, band-pass, envelope, S1/S2, windows, classifier."""
+
+from ._decision import (
+    ALARM_ABNORMAL,
+    ALARM_POOR_QUALITY,
+    MESSAGES,
+    AlarmEvent,
+    PcgAlarms,
+    WindowScore,
+    recording_decision,
+)
+from ._envelope import HomomorphicEnvelope
+from ._features import PcgWindow, Windower, WindowSpec, log_mel
+from ._model import (
+    HEADS,
+    PASCAL_CLASSES,
+    PcgClassifier,
+    PcgNet,
+    decode_pcg_artifact,
+    encode_pcg_artifact,
+)
+from ._monitor import (
+    PCG_DETECTOR_VERSION,
+    PcgMonitor,
+    PcgUpdate,
+    recording_windows,
+    score_windows,
+)
+from ._resample import Resampler
+from ._segment import HeartSound, S1S2Segmenter, heart_rate_bpm
+
+__all__ = [
+    "ALARM_ABNORMAL",
+    "ALARM_POOR_QUALITY",
+    "HEADS",
+    "MESSAGES",
+    "PASCAL_CLASSES",
+    "PCG_DETECTOR_VERSION",
+    "AlarmEvent",
+    "HeartSound",
+    "HomomorphicEnvelope",
+    "PcgAlarms",
+    "PcgClassifier",
+    "PcgMonitor",
+    "PcgNet",
+    "PcgUpdate",
+    "PcgWindow",
+    "Resampler",
+    "S1S2Segmenter",
+    "TrainConfig",
+    "WindowScore",
+    "WindowSpec",
+    "Windower",
+    "decode_pcg_artifact",
+    "encode_pcg_artifact",
+    "heart_rate_bpm",
+    "log_mel",
+    "recording_decision",
+    "recording_windows",
+    "score_windows",
+    "train_pcg_net",
+]
+from ._train import TrainConfig, train_pcg_net

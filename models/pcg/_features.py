@@ -1,0 +1,162 @@
+"""Sliding windows of the band-passed heart sound and their log-mel features.
+
+Windows lie on an absolute grid: window ``k`` covers internal-rate samples
+``[k * hop, k * hop + window)``, so streaming and offline use cut the same windows. A window is
+final (and emitted) once its last sample has arrived: the windower's latency is one window.
+A record shorter than one window is scored once, zero-padded, when it ends (``flush``).
+Features are a log-mel spectrogram standardised within the window (no whole-record statistics).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+F32Array = NDArray[np.float32]
+
+__all__ = ["PcgWindow", "WindowSpec", "Windower", "log_mel"]
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Everything that shapes the classifier's input; saved with the model.
+
+    Parameters
+    ----------
+    fs_hz
+        Internal sampling rate every recording is resampled to.
+    low_hz, high_hz
+        Band-pass corners.
+    window_s, hop_s
+        Window length and step of the sliding windows.
+    min_s
+        A record shorter than a window but at least this long gets one zero-padded window.
+    n_fft, stft_hop
+        STFT frame length and step, in internal-rate samples.
+    n_mels
+        Mel bands between ``low_hz`` and ``high_hz``.
+    """
+
+    fs_hz: float = 1000.0
+    low_hz: float = 25.0
+    high_hz: float = 400.0
+    window_s: float = 3.0
+    hop_s: float = 1.0
+    min_s: float = 0.75
+    n_fft: int = 128
+    stft_hop: int = 32
+    n_mels: int = 24
+
+    @property
+    def window_samples(self) -> int:
+        """Samples per window at the internal rate."""
+        return round(self.window_s * self.fs_hz)
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples between window starts at the internal rate."""
+        return round(self.hop_s * self.fs_hz)
+
+    @property
+    def n_frames(self) -> int:
+        """STFT frames per window."""
+        return 1 + (self.window_samples - self.n_fft) // self.stft_hop
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (stored in model artifacts)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WindowSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class PcgWindow:
+    """One final window: its first internal-rate sample and its log-mel features."""
+
+    start_sample: int
+    features: F32Array  # (n_mels, n_frames)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_basis(spec: WindowSpec) -> F32Array:
+    import librosa
+
+    basis = librosa.filters.mel(
+        sr=spec.fs_hz, n_fft=spec.n_fft, n_mels=spec.n_mels, fmin=spec.low_hz, fmax=spec.high_hz
+    )
+    return np.asarray(basis, dtype=np.float32)
+
+
+def log_mel(x: NDArray[np.floating], spec: WindowSpec) -> F32Array:
+    """Standardised log-mel spectrogram ``(n_mels, n_frames)`` of one window of samples."""
+    frames = np.lib.stride_tricks.sliding_window_view(np.asarray(x, dtype=np.float32), spec.n_fft)[
+        :: spec.stft_hop
+    ]
+    window = np.hanning(spec.n_fft).astype(np.float32)
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # (n_frames, n_fft // 2 + 1)
+    mel = _mel_basis(spec) @ power.T.astype(np.float32)
+    logm = np.log(mel + 1e-10)
+    logm -= logm.mean()
+    logm /= logm.std() + 1e-3
+    return np.asarray(logm, dtype=np.float32)
+
+
+class Windower:
+    """Streaming stage: band-passed samples in, final :class:`PcgWindow` events out."""
+
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+        self.reset()
+
+    @property
+    def latency_samples(self) -> int:
+        """A window is emitted when its last sample arrives."""
+        return self.spec.window_samples
+
+    def reset(self) -> None:
+        """Forget the stream."""
+        self._buf = np.empty(0, dtype=np.float32)
+        self._buf_start = 0  # absolute index of self._buf[0]
+        self._next_start = 0  # start of the next window to emit
+
+    def process(self, x: NDArray[np.floating]) -> list[PcgWindow]:
+        """Consume samples; return the windows that became complete."""
+        arr = np.asarray(x, dtype=np.float32).reshape(-1)
+        if arr.size == 0:
+            return []
+        self._buf = np.concatenate((self._buf, arr))
+        end = self._buf_start + self._buf.size
+        n, hop = self.spec.window_samples, self.spec.hop_samples
+        out = []
+        while self._next_start + n <= end:
+            i = self._next_start - self._buf_start
+            out.append(PcgWindow(self._next_start, log_mel(self._buf[i : i + n], self.spec)))
+            self._next_start += hop
+        drop = max(0, self._next_start - self._buf_start)
+        self._buf = self._buf[drop:]
+        self._buf_start += drop
+        return out
+
+    def flush(self) -> list[PcgWindow]:
+        """End the record; resets.
+
+        A record shorter than one window (but at least ``min_s`` long) gets one window, its
+        samples at the end and zeros before them; otherwise an incomplete last window is not
+        scored.
+        """
+        out = []
+        n = self.spec.window_samples
+        if self._next_start == 0 and self._buf.size >= round(self.spec.min_s * self.spec.fs_hz):
+            padded = np.zeros(n, dtype=np.float32)
+            padded[n - self._buf.size :] = self._buf
+            out.append(PcgWindow(self._buf.size - n, log_mel(padded, self.spec)))
+        self.reset()
+        return out

@@ -1,0 +1,163 @@
+"""The window classifier: a small 2-D CNN on log-mel windows, and its artifact format.
+
+Outputs per window: three independent probabilities (``abnormal``, ``murmur``,
+``poor_quality``) and a 5-class softmax over the PASCAL labels (``PASCAL_CLASSES``), used for
+PASCAL's confusion matrix. An artifact uses the layout of the beat classifier's
+(``models/beats/_model.py``: magic, JSON header, float32 tensors; no pickle) with
+``"name": "pcg"`` and the :class:`~models.pcg.WindowSpec` it was trained with.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from models.beats import artifact_version
+
+from ._features import PcgWindow, WindowSpec
+
+__all__ = [
+    "HEADS",
+    "PASCAL_CLASSES",
+    "PcgClassifier",
+    "PcgNet",
+    "decode_pcg_artifact",
+    "encode_pcg_artifact",
+]
+
+#: The independent probabilities, in output order.
+HEADS = ("abnormal", "murmur", "poor_quality")
+#: PASCAL labels (set A and set B together), in the order of the softmax outputs.
+PASCAL_CLASSES = ("normal", "murmur", "extrahls", "extrastole", "artifact")
+MAGIC = b"CWMODEL1"
+
+
+class PcgNet(nn.Module):
+    """Three conv blocks (3x3, ReLU, 2x2 max-pool), global average and max pooling, a head.
+
+    Parameters
+    ----------
+    channels
+        Channels of the conv blocks.
+    hidden
+        Width of the head.
+    """
+
+    def __init__(self, *, channels: tuple[int, ...] = (16, 32, 32), hidden: int = 32) -> None:
+        super().__init__()
+        self.arch = {"channels": list(channels), "hidden": hidden}
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c_in = c
+        self.conv = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Dropout(0.2),
+            nn.Linear(2 * c_in, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, len(HEADS) + len(PASCAL_CLASSES)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, 3 + 5)`` of log-mel windows ``(batch, n_mels, n_frames)``."""
+        h = self.conv(x.unsqueeze(1))
+        pooled = torch.cat((h.mean(dim=(2, 3)), h.amax(dim=(2, 3))), dim=1)
+        out: torch.Tensor = self.head(pooled)
+        return out
+
+
+def encode_pcg_artifact(
+    net: PcgNet, spec: WindowSpec, *, metadata: dict[str, Any] | None = None
+) -> bytes:
+    """Serialise a trained network with its window spec and metadata (deterministic bytes)."""
+    state = net.state_dict()
+    header = {
+        "name": "pcg",
+        "arch": net.arch,
+        "spec": spec.to_dict(),
+        "heads": list(HEADS),
+        "classes": list(PASCAL_CLASSES),
+        "tensors": [[name, list(t.shape)] for name, t in state.items()],
+        "metadata": metadata or {},
+    }
+    head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    body = b"".join(
+        t.detach().cpu().numpy().astype("<f4", copy=False).tobytes() for t in state.values()
+    )
+    return MAGIC + struct.pack("<I", len(head)) + head + body
+
+
+def decode_pcg_artifact(data: bytes) -> tuple[dict[str, Any], PcgNet]:
+    """Header and network of a PCG artifact.
+
+    Raises
+    ------
+    ValueError
+        When the bytes are not a complete PCG artifact.
+    """
+    if len(data) < len(MAGIC) + 4 or not data.startswith(MAGIC):
+        raise ValueError("not a cardiowatch model artifact")
+    (n_head,) = struct.unpack_from("<I", data, len(MAGIC))
+    start = len(MAGIC) + 4
+    try:
+        header: dict[str, Any] = json.loads(data[start : start + n_head])
+        arch = header["arch"]
+        if header["name"] != "pcg":
+            raise ValueError(f"a {header['name']!r} model, not 'pcg'")
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"invalid model artifact header ({exc!r})") from None
+    net = PcgNet(channels=tuple(arch["channels"]), hidden=arch["hidden"])
+    offset = start + n_head
+    state: dict[str, torch.Tensor] = {}
+    for name, shape in header["tensors"]:
+        n = int(np.prod(shape)) if shape else 1
+        if offset + 4 * n > len(data):
+            raise ValueError("truncated model artifact")
+        values = np.frombuffer(data, dtype="<f4", count=n, offset=offset).reshape(shape)
+        state[name] = torch.from_numpy(values.astype(np.float32))
+        offset += 4 * n
+    if offset != len(data):
+        raise ValueError("trailing bytes in model artifact")
+    net.load_state_dict(state)
+    net.eval()
+    return header, net
+
+
+@dataclass
+class PcgClassifier:
+    """A loaded PCG model: the network, its window spec and its version."""
+
+    net: PcgNet
+    spec: WindowSpec
+    version: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PcgClassifier:
+        """Load an artifact (see :func:`decode_pcg_artifact`)."""
+        header, net = decode_pcg_artifact(data)
+        spec = WindowSpec.from_dict(header["spec"])
+        return cls(net, spec, artifact_version(data), header.get("metadata", {}))
+
+    def logits(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Raw outputs ``(n, 3 + 5)`` for stacked features ``(n, n_mels, n_frames)``."""
+        if len(features) == 0:
+            return np.zeros((0, len(HEADS) + len(PASCAL_CLASSES)), dtype=np.float32)
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
+        return np.asarray(out.numpy(), dtype=np.float32)
+
+    def score(self, windows: list[PcgWindow]) -> npt.NDArray[np.float32]:
+        """Probabilities ``(n, 3)`` of ``HEADS`` for each window."""
+        if not windows:
+            return np.zeros((0, len(HEADS)), dtype=np.float32)
+        z = self.logits(np.stack([w.features for w in windows]))[:, : len(HEADS)]
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float32)

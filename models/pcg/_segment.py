@@ -1,0 +1,260 @@
+"""Causal S1/S2 segmentation from the heart-sound envelope, and heart rate from S1.
+
+Peaks: an envelope sample is a heart-sound peak when it is the largest within ``peak_half_s``
+on both sides and stands above an adaptive threshold (``threshold`` of the way from the 20th
+to the 95th percentile of the last ``context_s`` seconds of envelope). A peak is known
+``peak_half_s`` after it happened.
+
+Labels by interval durations (the logic of Schmidt 2010 and Springer 2016, as a fixed-lag
+decoder): the heart period ``T`` is the highest envelope autocorrelation at lags 0.4-2.0 s
+and the systolic interval ``T_sys`` the highest at lags 0.2 s to ``T / 2``, both over the last
+``acf_window_s`` seconds of envelope. A peak is labelled ``lag_s`` after it happened, by the best
+(Viterbi) labelling of the peaks from the last labelled sound up to that moment: each is S1, S2
+or noise; S1 -> S2 intervals score as a Gaussian around ``T_sys``, S2 -> S1 around
+``T - T_sys`` (wider: diastole varies more), S1 -> S1 and S2 -> S2 (a missed sound) around ``T``
+with a penalty, a noise peak with a penalty. Systole is shorter and steadier than diastole,
+so the labels follow the rhythm, not the loudness. Decisions are final (earlier labels anchor
+later ones). The declared latency is ``peak_half_s + lag_s``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+
+__all__ = ["HeartSound", "S1S2Segmenter", "heart_rate_bpm"]
+
+_S1, _S2 = 0, 1
+_NAMES = ("S1", "S2")
+_MAX_NOISE_RUN = 2  # noise peaks in a row between two labelled sounds
+
+
+@dataclass(frozen=True)
+class HeartSound:
+    """One S1 or S2 at an absolute sample index of the internal rate."""
+
+    sample_index: int
+    sound: str  # "S1" | "S2"
+
+
+@dataclass(frozen=True)
+class _Rhythm:
+    """Interval model in envelope samples."""
+
+    period: float
+    systole: float
+    sd_sys: float
+    sd_dia: float
+
+
+class S1S2Segmenter:
+    """Streaming S1/S2 labelling of envelope peaks.
+
+    Parameters
+    ----------
+    env_fs_hz
+        Rate of the envelope input.
+    decim
+        Internal-rate samples per envelope sample (events are reported at the internal rate).
+    peak_half_s
+        Half-width of the local-maximum window.
+    context_s
+        Envelope history the adaptive threshold looks at.
+    threshold
+        Fraction of the way from the envelope's floor to its peaks.
+    max_gap_s
+        Longest plausible interval between consecutive heart sounds.
+    delay_s
+        Group delay of the envelope low-pass at the sounds' rhythm, subtracted from peak times.
+    lag_s
+        Look-ahead of the labelling: a peak is labelled when the envelope ``lag_s`` after it
+        has been examined.
+    acf_window_s
+        Envelope history for the heart period and systole estimates.
+    """
+
+    def __init__(
+        self, env_fs_hz: float, *, decim: int = 20, peak_half_s: float = 0.1,
+        context_s: float = 3.0, threshold: float = 0.3, max_gap_s: float = 2.0,
+        delay_s: float = 0.03, lag_s: float = 1.5, acf_window_s: float = 6.0,
+    ) -> None:  # fmt: skip
+        self.env_fs_hz = float(env_fs_hz)
+        self.decim = int(decim)
+        self.peak_half_s = float(peak_half_s)
+        self.context_s = float(context_s)
+        self.threshold = float(threshold)
+        self.max_gap_s = float(max_gap_s)
+        self.delay_s = float(delay_s)
+        self.lag_s = float(lag_s)
+        self.acf_window_s = float(acf_window_s)
+        self._delay = round(delay_s * env_fs_hz * decim)
+        self._half = max(1, round(peak_half_s * env_fs_hz))
+        self._context = max(2 * self._half + 1, round(context_s * env_fs_hz))
+        self._max_gap = max(1, round(max_gap_s * env_fs_hz))
+        self._lag = max(1, round(lag_s * env_fs_hz))
+        self._acf_window = max(4, round(acf_window_s * env_fs_hz))
+        self._keep = max(self._context, self._acf_window) + self._half + 1
+        self.reset()
+
+    @property
+    def latency_samples(self) -> int:
+        """Look-ahead in internal-rate samples before an S1/S2 label is final."""
+        return (self._half + self._lag) * self.decim
+
+    def reset(self) -> None:
+        """Forget the stream."""
+        self._buf = np.empty(0, dtype=np.float64)
+        self._buf_start = 0  # envelope index of self._buf[0]
+        self._next_t = 0  # next envelope index to examine as a peak candidate
+        self._seq0 = 0  # peak number of self._peaks[0]
+        self._peaks: list[int] = []  # recent peaks (envelope indices), decided and pending
+        self._cost: list[list[float]] = []  # best path cost ending in S1 / S2 at each peak
+        self._back: list[list[tuple[int, int] | None]] = []  # (peak number, label) before
+        self._n_pending = 0  # the last ``_n_pending`` peaks await their label
+
+    def process(self, env: NDArray[np.floating] | FloatArray) -> list[HeartSound]:
+        """Consume envelope samples; return the S1/S2 events that became final."""
+        arr = np.asarray(env, dtype=np.float64).reshape(-1)
+        if arr.size == 0:
+            return []
+        self._buf = np.concatenate((self._buf, arr))
+        end = self._buf_start + self._buf.size  # one past the last envelope index
+        out: list[HeartSound] = []
+        buf, start, half = self._buf, self._buf_start, self._half
+        for t in range(self._next_t, end - half):
+            i = t - start
+            v = buf[i]
+            lo_i = max(0, i - half)
+            is_peak = not (v < buf[lo_i : i + half + 1].max() or (i > 0 and buf[i - 1] == v))
+            if is_peak:
+                ctx = buf[max(0, i - self._context) : i + 1]
+                floor, top = np.percentile(ctx, (20.0, 95.0))
+                if v > floor + self.threshold * (top - floor):
+                    self._add_peak(t)
+            while self._n_pending and self._peaks[-self._n_pending] + self._lag <= t:
+                out += self._decide()
+        self._next_t = max(self._next_t, end - half)
+        keep_from = max(0, self._next_t - self._keep - start)
+        self._buf = self._buf[keep_from:]
+        self._buf_start = start + keep_from
+        return out
+
+    def _rhythm(self, t: int) -> _Rhythm:
+        """Heart period and systole from the envelope autocorrelation ending at ``t``."""
+        lo = max(self._buf_start, t + 1 - self._acf_window)
+        seg = self._buf[lo - self._buf_start : t + 1 - self._buf_start]
+        fs = self.env_fs_hz
+        period, systole = 0.8 * fs, 0.3 * fs  # resting defaults when history is short
+        lo_lag = round(0.4 * fs)
+        hi_lag = min(round(2.0 * fs), (2 * seg.size) // 3)
+        if hi_lag > lo_lag:
+            z = seg - seg.mean()
+            acf = np.correlate(z, z, mode="full")[z.size - 1 : z.size + hi_lag + 1]
+            if acf[0] > 0:
+                period = float(lo_lag + int(np.argmax(acf[lo_lag : hi_lag + 1])))
+                s_lo, s_hi = round(0.2 * fs), max(round(0.2 * fs), int(period // 2))
+                systole = float(s_lo + int(np.argmax(acf[s_lo : s_hi + 1])))
+        diastole = max(period - systole, systole)
+        return _Rhythm(period, systole, 0.05 * fs, 0.07 * diastole + 0.04 * fs)
+
+    def _add_peak(self, t: int) -> None:
+        """One forward step of the Viterbi recursion over peaks."""
+        r = self._rhythm(t)
+        k = len(self._peaks)  # position of the new peak
+        seq = self._seq0 + k
+        cost = [math.inf, math.inf]
+        back: list[tuple[int, int] | None] = [None, None]
+        if seq <= _MAX_NOISE_RUN:  # the walk may start here, the peaks before it noise
+            cost = [_NOISE_COST * seq, _NOISE_COST * seq]
+        for j in range(max(0, k - _MAX_NOISE_RUN - 1), k):
+            skip = _NOISE_COST * (k - j - 1)
+            d = float(t - self._peaks[j])
+            for a in (_S1, _S2):
+                for b in (_S1, _S2):
+                    c = self._cost[j][a] + skip + _trans_cost(a, b, d, r, self._max_gap)
+                    if c < cost[b]:
+                        cost[b], back[b] = c, (self._seq0 + j, a)
+        self._peaks.append(t)
+        self._cost.append(cost)
+        self._back.append(back)
+        self._n_pending += 1
+        shift = min(cost)
+        if math.isfinite(shift):
+            self._cost = [[c[0] - shift, c[1] - shift] for c in self._cost]
+
+    def _decide(self) -> list[HeartSound]:
+        """Label the oldest pending peak from the best path through every peak so far."""
+        n = len(self._peaks)
+        target = n - self._n_pending
+        self._n_pending -= 1
+        best, node = math.inf, None
+        for i in range(max(0, n - _MAX_NOISE_RUN - 1), n):
+            for lab in (_S1, _S2):
+                c = self._cost[i][lab] + _NOISE_COST * (n - 1 - i)
+                if c < best:
+                    best, node = c, (self._seq0 + i, lab)
+        label = None
+        while node is not None and node[0] - self._seq0 >= target:
+            if node[0] - self._seq0 == target:
+                label = node[1]
+                break
+            node = self._back[node[0] - self._seq0][node[1]]
+        t = self._peaks[target]
+        drop = max(0, min(target + 1, n - _MAX_NOISE_RUN - 1))
+        if drop:
+            self._peaks, self._cost = self._peaks[drop:], self._cost[drop:]
+            self._back = self._back[drop:]
+            self._seq0 += drop
+        if label is None:
+            return []
+        return [HeartSound(max(0, t * self.decim - self._delay), _NAMES[label])]
+
+    def flush(self) -> list[HeartSound]:
+        """End the record: label the peaks still waiting, with what is known; resets."""
+        out: list[HeartSound] = []
+        while self._n_pending:
+            out += self._decide()
+        self.reset()
+        return out
+
+
+_NOISE_COST = 3.0
+_MISS_COST = 3.0
+_RESTART_COST = 8.0
+
+
+def _trans_cost(a: int, b: int, d: float, r: _Rhythm, max_gap: int) -> float:
+    """Negative log-likelihood of label ``b`` ``d`` envelope samples after label ``a``."""
+    if d > max_gap:
+        return _RESTART_COST
+    if a == _S1 and b == _S2:
+        mu, sd, extra = r.systole, r.sd_sys, 0.0
+    elif a == _S2 and b == _S1:
+        mu, sd, extra = r.period - r.systole, r.sd_dia, 0.0
+    else:
+        mu, sd, extra = r.period, r.sd_dia, _MISS_COST
+    z = (d - mu) / sd
+    return min(0.5 * z * z + math.log(sd) + extra, _RESTART_COST)
+
+
+def heart_rate_bpm(
+    s1_samples: list[int] | NDArray[np.int64], fs_hz: float, *, n_last: int = 10
+) -> float | None:
+    """Heart rate from the median of the last ``n_last`` plausible S1-S1 intervals (0.3-2 s).
+
+    >>> heart_rate_bpm([0, 1000, 2000, 3000], 1000.0)
+    60.0
+    """
+    s = np.asarray(s1_samples, dtype=np.float64)
+    if s.size < 2:
+        return None
+    rr_s = np.diff(s) / fs_hz
+    rr_s = rr_s[(rr_s >= 0.3) & (rr_s <= 2.0)][-n_last:]
+    if rr_s.size == 0:
+        return None
+    return float(60.0 / np.median(rr_s))

@@ -1,0 +1,112 @@
+"""The worker's heart-sound handler: decode, process with the PCG monitor, publish, count.
+
+It reuses the ECG handler's publishing, dead-lettering and vitals flushing
+(:class:`streams.app.EcgHandler`) and keeps its patients in its own table
+(``pcg_patients``), so the ECG path is untouched. The classifier is loaded once from
+``CARDIOWATCH_PCG_MODEL`` (no Redis hot swap yet); without one, S1/S2 and heart rate still run
+but no window is classified and no PCG alert is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+from cardiowatch.schemas import SampleChunk, SchemaError
+from models.pcg import PcgClassifier
+from streams.app import EcgHandler
+from streams.pcg_processor import PcgState, process_pcg_chunk
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PcgHandler", "load_pcg_classifier"]
+
+
+def load_pcg_classifier(path: str) -> PcgClassifier | None:
+    """The classifier at ``path``; ``None`` when ``path`` is empty or holds no usable model.
+
+    A missing or broken PCG model is logged and the worker goes on without PCG classification,
+    so that it never takes the ECG path down with it.
+    """
+    if not path:
+        return None
+    try:
+        return PcgClassifier.from_bytes(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        log.error("no heart-sound classifier: %s (%s)", type(exc).__name__, path)
+        return None
+
+
+class PcgHandler(EcgHandler):
+    """Handles one heart-sound chunk message (see the module docstring)."""
+
+    def __init__(self, *args: Any, classifier: PcgClassifier | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.classifier = classifier
+        self._pcg_cache: dict[bytes, tuple[bytes, PcgState]] = {}
+
+    async def handle(
+        self, key: bytes | None, value: bytes, topic: str, partition: int, offset: int
+    ) -> None:
+        """Process one message; a bad one is dead-lettered and the stream goes on."""
+        m = self.metrics
+        t0 = time.perf_counter()
+        try:
+            chunk = SampleChunk.decode(value, max_bytes=self.settings.max_chunk_bytes)
+            if chunk.kind != "pcg":
+                raise SchemaError("invalid_field", f"kind {chunk.kind!r} on the heart-sound topic")
+            if key is not None and key != chunk.patient_id.encode():
+                raise SchemaError("invalid_field", "message key differs from patient_id")
+        except SchemaError as error:
+            await self.dead_letter(error, key, value, topic, partition, offset)
+            return
+        t1 = time.perf_counter()
+        m.stage_seconds.labels(stage="decode").observe(t1 - t0)
+        table_key = chunk.patient_id.encode()
+        state = self._load(table_key)
+        try:
+            result, new_state = process_pcg_chunk(state, chunk, self.classifier)
+        except Exception as exc:  # a stage bug must not stop the worker
+            log.exception("heart-sound processing failed (%s)", type(exc).__name__)
+            failure = SchemaError("processing_error", type(exc).__name__)
+            await self.dead_letter(failure, key, value, topic, partition, offset)
+            return
+        t2 = time.perf_counter()
+        m.stage_seconds.labels(stage="detect").observe(t2 - t1)
+        m.chunks.labels(outcome=result.outcome).inc()
+        if result.error is not None:
+            await self.dead_letter(result.error, key, value, topic, partition, offset)
+            return
+        assert result.outputs is not None
+        assert new_state is not None
+        if result.restarted:
+            m.discontinuities.inc()
+        await self.publish(chunk, result.outputs)
+        if result.outcome == "processed":
+            m.samples.inc(chunk.n_samples)
+            for alert in result.outputs.alerts:
+                m.alerts.labels(alert.alarm_type, alert.priority, alert.state).inc()
+            self._store(table_key, new_state)
+        m.stage_seconds.labels(stage="publish").observe(time.perf_counter() - t2)
+        if chunk.sent_unix_s > 0:
+            m.end_to_end_seconds.observe(max(0.0, time.time() - chunk.sent_unix_s))
+
+    def _load(self, key: bytes) -> PcgState | None:
+        raw = self.table.get(key)
+        if raw is None:
+            self._pcg_cache.pop(key, None)
+            return None
+        cached = self._pcg_cache.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        state: PcgState = pickle.loads(raw)  # our own changelog, written only by workers
+        self._pcg_cache[key] = (raw, state)
+        return state
+
+    def _store(self, key: bytes, state: PcgState) -> None:
+        raw = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        self.table[key] = raw
+        self._pcg_cache[key] = (raw, state)

@@ -1,0 +1,170 @@
+"""Heart-sound stages: the stage contract, resampling accuracy, S1/S2 on a synthetic rhythm."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from models.pcg import (
+    HomomorphicEnvelope,
+    PcgMonitor,
+    Resampler,
+    S1S2Segmenter,
+    Windower,
+    WindowSpec,
+    heart_rate_bpm,
+)
+from tests.pcg_helpers import random_classifier, synthetic_pcg
+from tests.stage_contract import check_stage_contract, split_points
+
+X_4K, _, _ = synthetic_pcg(4000.0, 1.5)
+X_1K, S1_TIMES, S2_TIMES = synthetic_pcg(1000.0, 12.0)
+
+
+@settings(max_examples=30)
+@given(splits=split_points(len(X_4K)))
+def test_resampler_down_meets_the_stage_contract(splits: list[int]) -> None:
+    check_stage_contract(lambda: Resampler(4000.0, 1000.0), X_4K, splits)
+
+
+@settings(max_examples=30)
+@given(splits=split_points(len(X_4K)))
+def test_resampler_odd_ratio_meets_the_stage_contract(splits: list[int]) -> None:
+    check_stage_contract(lambda: Resampler(4410.0, 1000.0), X_4K, splits)
+
+
+@settings(max_examples=30)
+@given(splits=split_points(400))
+def test_resampler_up_meets_the_stage_contract(splits: list[int]) -> None:
+    check_stage_contract(lambda: Resampler(500.0, 1000.0), X_4K[:400], splits)
+
+
+@pytest.mark.parametrize("fs_in_hz", [2000.0, 4000.0, 44100.0, 1000.0, 800.0])
+def test_resampler_keeps_a_tone_and_the_sample_count(fs_in_hz: float) -> None:
+    n = round(3 * fs_in_hz)
+    tone = np.sin(2 * np.pi * 50.0 * np.arange(n) / fs_in_hz)
+    out = Resampler(fs_in_hz, 1000.0).process(tone)
+    assert abs(len(out) - 3000) <= 1
+    # After the anti-alias filter's start-up the tone keeps its amplitude and frequency.
+    steady = out[1000:3000]
+    assert np.sqrt(np.mean(steady**2)) == pytest.approx(np.sqrt(0.5), rel=0.02)
+    spectrum = np.abs(np.fft.rfft(steady))
+    assert np.argmax(spectrum) * 1000.0 / len(steady) == pytest.approx(50.0, abs=0.5)
+
+
+def _envelope_of(x: np.ndarray) -> np.ndarray:
+    return HomomorphicEnvelope(1000.0).process(x)
+
+
+ENV = _envelope_of(X_1K)
+
+
+@settings(max_examples=30)
+@given(splits=split_points(len(X_1K) // 4))
+def test_envelope_meets_the_stage_contract(splits: list[int]) -> None:
+    check_stage_contract(lambda: HomomorphicEnvelope(1000.0), X_1K[: len(X_1K) // 4], splits)
+
+
+@settings(max_examples=30)
+@given(splits=split_points(len(ENV)))
+def test_segmenter_meets_the_stage_contract(splits: list[int]) -> None:
+    check_stage_contract(lambda: S1S2Segmenter(50.0), ENV, splits)
+
+
+def test_segmenter_finds_s1_and_s2_of_a_regular_rhythm() -> None:
+    seg = S1S2Segmenter(50.0)
+    events = seg.process(ENV) + seg.flush()
+    # The first second holds the envelope filter's start-up.
+    s1 = np.array([e.sample_index for e in events if e.sound == "S1" and e.sample_index > 1000])
+    s2 = np.array([e.sample_index for e in events if e.sound == "S2" and e.sample_index > 1000])
+    s1, s2 = s1 / 1000.0, s2 / 1000.0
+    assert len(s1) >= len(S1_TIMES) - 2
+    assert len(s2) >= len(S2_TIMES) - 2
+    # Within 60 ms of a reference sound of the same kind.
+    assert all(np.min(np.abs(np.asarray(S1_TIMES) - t)) < 0.06 for t in s1)
+    assert all(np.min(np.abs(np.asarray(S2_TIMES) - t)) < 0.06 for t in s2)
+    assert heart_rate_bpm(list((s1 * 1000).astype(int)), 1000.0) == pytest.approx(60.0, abs=2)
+
+
+def _labelled(events: list[Any], start_s: float) -> tuple[np.ndarray, np.ndarray]:
+    s1 = [e.sample_index / 1000.0 for e in events if e.sound == "S1"]
+    s2 = [e.sample_index / 1000.0 for e in events if e.sound == "S2"]
+    return np.array([t for t in s1 if t > start_s]), np.array([t for t in s2 if t > start_s])
+
+
+def _hits(found: np.ndarray, ref: list[float]) -> int:
+    return int(sum(np.min(np.abs(np.asarray(ref) - t)) < 0.06 for t in found))
+
+
+def test_segmenter_labels_by_intervals_not_by_loudness() -> None:
+    # S2 twice as loud as S1, 80 bpm: only the short systole tells S1 from S2.
+    x, s1_ref, s2_ref = synthetic_pcg(1000.0, 15.0, heart_rate_bpm=80.0, systole_s=0.28,
+                                      s2_amplitude=2.0)  # fmt: skip
+    seg = S1S2Segmenter(50.0)
+    s1, s2 = _labelled(seg.process(_envelope_of(x)) + seg.flush(), 1.0)
+    assert _hits(s1, s1_ref) >= len(s1_ref) - 3
+    assert _hits(s1, s1_ref) == len(s1)  # no sound mislabelled
+    assert _hits(s2, s2_ref) >= len(s2_ref) - 3
+    assert _hits(s2, s2_ref) == len(s2)  # no sound mislabelled
+
+
+def test_segmenter_labels_the_last_sounds_at_flush() -> None:
+    seg = S1S2Segmenter(50.0)
+    during = seg.process(ENV)
+    at_end = seg.flush()
+    assert at_end, "the sounds inside the look-ahead are labelled when the record ends"
+    assert min(e.sample_index for e in at_end) > max(e.sample_index for e in during)
+    assert seg.latency_samples == round((0.1 + 1.5) * 1000)
+
+
+def test_windower_cuts_an_absolute_grid_for_any_chunking() -> None:
+    spec = WindowSpec()
+    whole = Windower(spec)
+    a = whole.process(X_1K) + whole.flush()
+    chunked = Windower(spec)
+    b: list[Any] = []
+    for lo in range(0, len(X_1K), 733):
+        b += chunked.process(X_1K[lo : lo + 733])
+        chunked = pickle.loads(pickle.dumps(chunked))
+    b += chunked.flush()
+    assert [w.start_sample for w in a] == [w.start_sample for w in b]
+    assert [w.start_sample for w in a] == list(range(0, len(X_1K) - 3000 + 1, 1000))
+    for wa, wb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(wa.features, wb.features)
+        assert wa.features.shape == (spec.n_mels, spec.n_frames)
+
+
+def test_short_record_gets_one_padded_window_at_flush() -> None:
+    w = Windower(WindowSpec())
+    assert w.process(X_1K[:1500]) == []
+    [window] = w.flush()
+    assert window.start_sample == 1500 - 3000
+    assert Windower(WindowSpec()).process(X_1K[:0]) == []
+
+
+def test_monitor_output_is_chunk_and_pickle_invariant() -> None:
+    classifier = random_classifier()
+    x, _, _ = synthetic_pcg(4000.0, 9.0)
+
+    def run(step: int) -> tuple[list[Any], list[Any], list[Any]]:
+        m = PcgMonitor(4000.0, classifier.spec, start_index=8000)
+        sounds, windows, alarms = [], [], []
+        for lo in range(0, len(x), step):
+            u = m.process(x[lo : lo + step], classifier)
+            m = pickle.loads(pickle.dumps(m))
+            sounds += u.sounds
+            windows += u.windows
+            alarms += u.alarms
+        end = m.flush(classifier)
+        return sounds, windows + end.windows, alarms + end.alarms
+
+    whole = run(len(x))
+    assert run(4000) == whole
+    assert run(977) == whole
+    # Indices are absolute at the internal rate: the monitor started at input sample 8000.
+    assert whole[1][0].start_sample == 2000
+    assert whole[0][0].sample_index >= 2000
