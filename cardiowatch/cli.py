@@ -464,6 +464,39 @@ def evaluate_pcg(
         plot_confusion(result, png_out)
 
 
+@evaluate.command("alarms")
+@click.option("--records", default="", help="Comma-separated MIT-BIH records (default: all 48).")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Beat classifier (default: CARDIOWATCH_BEATS_MODEL).",
+)
+@_report_options
+def evaluate_alarms(
+    records: str, model_path: Path | None, json_out: Path | None, md_out: Path | None
+) -> None:  # fmt: skip
+    """Rhythm alarms by episode against the MIT-BIH rhythm annotations (offline twin)."""
+    from cardiowatch.evaluate_alarms import markdown, run_evaluation
+
+    settings = _settings()
+    data_dir = _mitdb(settings)
+    names = _names(records) or (data_dir / "RECORDS").read_text().split()
+    path = model_path or Path(settings.beats_model)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("records", total=len(names))
+        result = run_evaluation(
+            data_dir, names, path, on_record=lambda _: progress.advance(task)
+        )  # fmt: skip
+    text = markdown(result)
+    click.echo(text)
+    for out, content in ((md_out, text + "\n"), (json_out, json.dumps(result, indent=1))):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(content)
+
+
 @main.group()
 def train() -> None:
     """Train models (on the CPU)."""
@@ -477,21 +510,49 @@ def train() -> None:
     help="Where to write the artifact (default: CARDIOWATCH_BEATS_MODEL).",
 )
 @click.option("--seed", type=int, default=0, help="Seed of initialisation and shuffling.")
-@click.option("--epochs", type=int, default=30, help="Most epochs (early stopping on DS1 val).")
 @click.option("--threads", type=int, default=2, help="torch CPU threads.")
-def train_beats(out: Path | None, seed: int, epochs: int, threads: int) -> None:
-    """Train the AAMI beat classifier on DS1 (validation patients inside DS1)."""
-    from cardiowatch.train_beats import run_training
-    from models.beats import TrainConfig
+@click.option("--variant", default=None, help="Training variant (default: the selected one).")
+@click.option(
+    "--select",
+    "select_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Compare every variant by DS1 cross-validation; write DIR/<variant>.cwm and "
+    "DIR/selection.json (nothing is published).",
+)
+def train_beats(
+    out: Path | None, seed: int, threads: int, variant: str | None, select_dir: Path | None
+) -> None:
+    """Train the AAMI beat classifier on DS1 (4 patient folds inside DS1; DS2 unused)."""
+    from dataclasses import replace
+
+    from cardiowatch.train_beats import DEFAULT_VARIANT, VARIANTS, run_selection, run_training
 
     settings = _settings()
-    target = out or Path(settings.beats_model)
-    config = TrainConfig(seed=seed, epochs=epochs, threads=threads)
+    name = variant or DEFAULT_VARIANT
+    if name not in VARIANTS:
+        raise click.BadParameter(f"one of {', '.join(VARIANTS)}", param_hint="--variant")
     with Progress() as progress:
+        if select_dir is not None:
+            summary = run_selection(
+                _mitdb(settings), Path(settings.cache_dir), select_dir, seed=seed,
+                threads=threads, progress=progress,
+            )  # fmt: skip
+            for v, r in summary["variants"].items():
+                s = r["ds1_out_of_fold"]["with_bias"]
+                click.echo(
+                    f"{v}: DS1 out-of-fold score {s['all']['score']} (F1 S {s['S']['f1']} "
+                    f"V {s['V']['f1']}, accuracy {s['all']['accuracy']})"
+                )
+            click.echo(f"selected: {summary['selected']}")
+            return
+        target = out or Path(settings.beats_model)
+        config = replace(VARIANTS[name], seed=seed, threads=threads)
         result = run_training(
-            _mitdb(settings), Path(settings.cache_dir), target, config=config, progress=progress
-        )
-    click.echo(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+            _mitdb(settings), Path(settings.cache_dir), target, config=config, variant=name,
+            progress=progress,
+        )  # fmt: skip
+    click.echo(json.dumps(result, indent=1))
 
 
 @train.command("pcg")

@@ -1,20 +1,26 @@
 """``cardiowatch train beats``: train the beat classifier on DS1 only.
 
-1. Build (or read from the cache) the DS1 beats: detector R peaks, serving features, AAMI labels.
-2. Train on DS1 minus :data:`~cardiowatch.beats_data.DS1_VALIDATION` with early stopping on
-   those held-out patients; their scores pick the number of epochs.
-3. Refit on all of DS1 for that many epochs (same seed) and write the artifact: weights,
-   feature parameters, class list, training facts and the validation figures.
+Selection protocol (DS2 is never read here; ``cardiowatch evaluate beats`` scores on it):
 
-DS2 is not read here at all; ``cardiowatch evaluate beats`` scores the artifact on it.
+1. Build (or read from the cache) the DS1 beats: detector R peaks, serving features, AAMI labels.
+2. Patient-grouped cross-validation inside DS1 (:data:`~cardiowatch.beats_data.DS1_FOLDS`,
+   four folds): one network per fold, trained on the other three folds and early-stopped on
+   its own fold's patients; each network then scores its own fold (out-of-fold logits).
+3. Logit offsets for S and V chosen on the out-of-fold logits of all DS1 beats.
+4. The artifact is the ensemble of the four fold networks (mean logits) plus those offsets,
+   with the out-of-fold DS1 figures in its metadata.
+
+Training variants (:data:`VARIANTS`) are compared by step 2-3's out-of-fold score only
+(``cardiowatch train beats --select DIR``); :data:`DEFAULT_VARIANT` is the one that won.
 """
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +28,26 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from cardiowatch.beats_data import DS1, DS1_VALIDATION, load_beats
+from cardiowatch.beats_data import DS1, DS1_FOLDS, load_beats
 from models.beats import (
-    AAMI_CLASSES,
+    BeatEnsemble,
     FeatureSpec,
     TrainConfig,
     artifact_version,
-    class_scores,
+    cross_validate,
     encode_artifact,
-    train_beat_net,
+    fit_logit_bias,
+    scores_table,
 )
 
-
-def _subset(
-    morph: np.ndarray, rr: np.ndarray, y: np.ndarray, mask: np.ndarray
-) -> tuple[Any, Any, Any]:
-    return (
-        np.ascontiguousarray(morph[mask]),
-        np.ascontiguousarray(rr[mask]),
-        np.ascontiguousarray(y[mask]),
-    )
+#: Training variants compared on DS1 out-of-fold scores (never on DS2).
+VARIANTS: dict[str, TrainConfig] = {
+    "base": TrainConfig(epochs=20, patience=5),
+    "augment": TrainConfig(epochs=20, patience=5, amplitude_jitter=0.15, baseline_jitter=0.1),
+    "regularised": TrainConfig(epochs=20, patience=5, lr=1e-3, weight_decay=1e-3),
+}
+#: The variant ``cardiowatch train beats`` trains (the best DS1 out-of-fold score).
+DEFAULT_VARIANT = "base"
 
 
 def run_training(
@@ -50,11 +56,11 @@ def run_training(
     out: Path,
     *,
     config: TrainConfig | None = None,
-    refit: bool = True,
+    variant: str = DEFAULT_VARIANT,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Train and write the artifact to ``out``; return its version and the training facts."""
-    config = config or TrainConfig()
+    """Cross-validate on DS1, write the ensemble artifact to ``out``; return the facts."""
+    config = config or VARIANTS[variant]
     spec = FeatureSpec()
     t0 = time.perf_counter()
     task = progress.add_task("DS1 beats", total=len(DS1)) if progress is not None else None
@@ -65,64 +71,84 @@ def run_training(
 
     data = load_beats(data_dir, DS1, spec, cache_dir, on_record=tick)
     t_data = time.perf_counter() - t0
-    val_idx = [data.names.index(n) for n in DS1_VALIDATION]
-    is_val = np.isin(data.record, val_idx)
-    train = _subset(data.morph, data.rr, data.y, ~is_val)
-    val = _subset(data.morph, data.rr, data.y, is_val)
+    fold_of_record = {name: k for k, names in enumerate(DS1_FOLDS) for name in names}
+    fold = np.asarray([fold_of_record[data.names[i]] for i in data.record], np.int64)
 
-    def epochs_bar(label: str, total: int) -> Callable[[int, dict[str, float]], None]:
+    bars: dict[int, Any] = {}
+
+    def on_epoch(k: int, epoch: int, figures: dict[str, float]) -> None:
         if progress is None:
-            return lambda _e, _f: None
-        bar = progress.add_task(label, total=total)
-
-        def on_epoch(epoch: int, figures: dict[str, float]) -> None:
-            extra = ""
-            if "val_f1_s" in figures:
-                extra = f" (val F1 S {figures['val_f1_s']:.1f} V {figures['val_f1_v']:.1f})"
-            progress.update(bar, advance=1, description=f"{label}{extra}")
-
-        return on_epoch
+            return
+        if k not in bars:
+            bars[k] = progress.add_task(f"{variant} fold {k}", total=config.epochs)
+        progress.update(
+            bars[k],
+            advance=1,
+            description=f"{variant} fold {k} (val F1 S {figures['val_f1_s']:.1f} "
+            f"V {figures['val_f1_v']:.1f})",
+        )
 
     t1 = time.perf_counter()
-    selected = train_beat_net(
-        spec, train, val, config, on_epoch=epochs_bar("train (DS1 - val)", config.epochs)
-    )
-    with torch.inference_mode():
-        val_pred = selected.net(torch.from_numpy(val[0]), torch.from_numpy(val[1]))
-    val_scores = class_scores(val[2], val_pred.argmax(dim=1).numpy(), len(AAMI_CLASSES))
-    net = selected.net
-    if refit:
-        full = (data.morph, data.rr, data.y)
-        epochs = selected.best_epoch
-        net = train_beat_net(
-            spec, full, None, config, epochs=epochs, on_epoch=epochs_bar("refit (DS1)", epochs)
-        ).net
+    cv = cross_validate(spec, (data.morph, data.rr, data.y), fold, config, on_epoch=on_epoch)
+    # S and V only: F is nearly all one patient (208), so its out-of-fold logits come from
+    # the one member that saw almost no F and say little about the ensemble.
+    bias = fit_logit_bias(cv.oof_logits, data.y, classes=(1, 2))
     t_train = time.perf_counter() - t1
-
-    def pct(a: np.ndarray) -> dict[str, float]:
-        return {c: round(float(np.nan_to_num(v)), 2) for c, v in zip(AAMI_CLASSES, a, strict=True)}
-
+    raw = scores_table(data.y, cv.oof_logits.argmax(axis=1))
+    corrected = scores_table(data.y, (cv.oof_logits + bias).argmax(axis=1))
+    ensemble = BeatEnsemble(cv.members, torch.from_numpy(bias))
     metadata = {
-        "trained_on": {"records": list(DS1), "validation_records": list(DS1_VALIDATION),
+        "trained_on": {"records": list(DS1), "folds": [list(f) for f in DS1_FOLDS],
                        "beats": len(data.y),
                        "class_counts": np.bincount(data.y, minlength=5).tolist()},
+        "selection": "patient-grouped 4-fold cross-validation inside DS1; DS2 unused",
+        "variant": variant,
         "config": asdict(config),
-        "refit": refit,
-        "best_epoch": selected.best_epoch,
-        "validation": {"f1": pct(val_scores["f1"]), "se": pct(val_scores["se"]),
-                       "ppv": pct(val_scores["ppv"])},
+        "best_epochs": cv.best_epochs,
+        "logit_bias": [round(float(b), 2) for b in bias],
+        "ds1_out_of_fold": {"raw": raw, "with_bias": corrected},
         "torch": torch.__version__,
         "python": platform.python_version(),
     }  # fmt: skip
-    blob = encode_artifact(net, spec, metadata=metadata)
+    blob = encode_artifact(ensemble, spec, metadata=metadata)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(blob)
     return {
         "artifact": str(out),
         "version": artifact_version(blob),
         "bytes": len(blob),
-        "best_epoch": selected.best_epoch,
-        "validation": metadata["validation"],
-        "history": selected.history,
+        "variant": variant,
+        "best_epochs": cv.best_epochs,
+        "logit_bias": metadata["logit_bias"],
+        "ds1_out_of_fold": metadata["ds1_out_of_fold"],
         "seconds": {"data": round(t_data, 1), "train": round(t_train, 1)},
     }
+
+
+def run_selection(
+    data_dir: Path,
+    cache_dir: Path,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    threads: int = 2,
+    progress: Progress | None = None,
+    on_variant: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train every variant of :data:`VARIANTS`; rank them by DS1 out-of-fold score.
+
+    Writes ``out_dir/<variant>.cwm`` and ``out_dir/selection.json``.
+    """
+    results: dict[str, Any] = {}
+    for name, config in VARIANTS.items():
+        cfg = replace(config, seed=seed, threads=threads)
+        results[name] = run_training(
+            data_dir, cache_dir, out_dir / f"{name}.cwm", config=cfg, variant=name,
+            progress=progress,
+        )  # fmt: skip
+        if on_variant is not None:
+            on_variant(name, results[name])
+    best = max(results, key=lambda n: results[n]["ds1_out_of_fold"]["with_bias"]["all"]["score"])
+    summary = {"selected": best, "variants": results}
+    (out_dir / "selection.json").write_text(json.dumps(summary, indent=1))
+    return summary

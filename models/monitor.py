@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from models.beats import BeatClassifier, BeatLabeller
 from models.ecg import Beat, EcgBeatPipeline
-from models.rhythm import AlarmEvent, RhythmMonitor
+from models.rhythm import AlarmEvent, ArrhythmiaDetector, LabelledBeat, RhythmMonitor
 
 DETECTOR_VERSION = "cw-qrs-1"
 
@@ -86,7 +86,57 @@ class EcgMonitor:
             self.fs_hz, n_leads=self.n_leads, beat_latency_samples=self._beats.latency_samples
         )
         self._labeller = BeatLabeller(self.fs_hz, start_index=self.start_index)
+        self._arrhythmia = ArrhythmiaDetector(self.fs_hz)
+        self._unlabelled: list[int] = []  # detected beats not yet labelled (absolute samples)
+        self._held: list[AlarmEvent] = []  # arrhythmia events before their sample_index
         self._end = self.start_index
+
+    def set_limits(self, limits: dict[str, float]) -> None:
+        """Apply per-patient alarm limits while running; limits not named keep their value.
+
+        Keys: ``brady_bpm``, ``tachy_bpm``, ``extreme_brady_bpm``, ``extreme_tachy_bpm``,
+        ``asystole_s`` (rate engine) and ``vt_bpm`` (arrhythmia detector). Limits that are
+        out of order raise ``ValueError`` and change nothing.
+        """
+        rate = {k: v for k, v in limits.items() if k != "vt_bpm"}
+        self._rhythm.set_limits(**rate)
+        if "vt_bpm" in limits:
+            self._arrhythmia.vt_bpm = float(limits["vt_bpm"])
+
+    def _arrhythmia_alarms(self, labelled: list[Beat], *, final: bool) -> list[AlarmEvent]:
+        """Feed labelled beats to the arrhythmia detector.
+
+        A beat's label is final once the next beat is detected, i.e. at that beat's sample
+        plus the detector's look-ahead: that sample (a function of the signal only) is the
+        ``sample_index`` of the alarms the beat decides. At the end of the record it is the
+        end of the record.
+        """
+        items = []
+        for b in labelled:
+            while self._unlabelled and self._unlabelled[0] <= b.sample_index:
+                self._unlabelled.pop(0)
+            if self._unlabelled:
+                at = self._unlabelled[0] + self._beats.latency_samples
+            else:
+                at = self._end
+            items.append(LabelledBeat(b.sample_index, b.label, b.quality, at))
+        self._held.extend(self._arrhythmia.process(items))
+        if final:
+            self._held.extend(self._arrhythmia.flush(self._end))
+        ready = [e for e in self._held if final or e.sample_index < self._end]
+        self._held = [e for e in self._held if not (final or e.sample_index < self._end)]
+        return ready
+
+    @staticmethod
+    def _merge(rate: list[AlarmEvent], arrhythmia: list[AlarmEvent]) -> list[AlarmEvent]:
+        """Both alarm streams in ``sample_index`` order (rate alarms first on a tie).
+
+        Each event is released in the call whose chunk holds its ``sample_index``, so this
+        order does not depend on the chunking.
+        """
+        tagged = [(e.sample_index, 0, i, e) for i, e in enumerate(rate)]
+        tagged += [(e.sample_index, 1, i, e) for i, e in enumerate(arrhythmia)]
+        return [e for *_, e in sorted(tagged, key=lambda t: t[:3])]
 
     def process(
         self, x_mv: npt.NDArray[np.floating], classifier: BeatClassifier | None = None
@@ -110,12 +160,14 @@ class EcgMonitor:
         rhythm = self._rhythm.process(x, self._relative(beats))
         labelled = self._labeller.process(filtered, beats, classifier)
         self._end += len(x)
+        self._unlabelled.extend(b.sample_index for b in beats)
+        arrhythmia = self._arrhythmia_alarms(labelled, final=False)
         return MonitorUpdate(
             end_sample=self._end,
             beats=labelled,
             heart_rate_bpm=rhythm.heart_rate_bpm,
             signal_ok=rhythm.signal_ok,
-            alarms=self._absolute(rhythm.alarms),
+            alarms=self._merge(self._absolute(rhythm.alarms), arrhythmia),
             model_version=None if classifier is None else classifier.version,
         )
 
@@ -144,11 +196,13 @@ class EcgMonitor:
         final = self._rhythm.flush(self._relative(beats))
         labelled = self._labeller.process(np.zeros((0, self.n_leads)), beats, classifier)
         labelled += self._labeller.flush(classifier)
+        self._unlabelled.extend(b.sample_index for b in beats)
+        arrhythmia = self._arrhythmia_alarms(labelled, final=True)
         return MonitorUpdate(
             end_sample=self._end,
             beats=labelled,
             heart_rate_bpm=final.heart_rate_bpm,
             signal_ok=final.signal_ok,
-            alarms=self._absolute(final.alarms),
+            alarms=self._merge(self._absolute(final.alarms), arrhythmia),
             model_version=None if classifier is None else classifier.version,
         )

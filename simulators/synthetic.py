@@ -34,13 +34,16 @@ from scipy import signal
 
 from simulators import _ecgsyn
 
-EventKind = Literal["asystole", "pause", "tachycardia", "bradycardia", "noise", "lead_off", "vt"]
+EventKind = Literal[
+    "asystole", "pause", "tachycardia", "bradycardia", "noise", "lead_off", "vt", "hr_step"
+]
 
 #: ``value`` used when an event gives none: bpm for rates, mV for noise and lead-off.
 DEFAULT_EVENT_VALUE: dict[str, float] = {
     "tachycardia": 150.0,
     "bradycardia": 35.0,
     "vt": 180.0,
+    "hr_step": 120.0,
     "noise": 0.5,
     "lead_off": 0.0,
 }
@@ -63,7 +66,9 @@ class SyntheticEvent:
     kind
         ``asystole`` (no beats: baseline and noise only), ``pause`` (the first RR interval
         that starts at or after ``start_s`` lasts ``duration_s``), ``tachycardia`` and
-        ``bradycardia`` (heart rate ramps to ``value`` bpm, holds, ramps back), ``vt``
+        ``bradycardia`` (heart rate ramps to ``value`` bpm, holds, ramps back), ``hr_step``
+        (heart rate steps to ``value`` bpm at once and back at the end: the IEC 60601-2-27
+        heart-rate response test), ``vt``
         (wide-QRS ventricular beats at ``value`` bpm), ``noise`` (muscle and motion noise
         of RMS ``value`` mV on all leads), ``lead_off`` (every lead exactly constant at
         ``value`` mV, e.g. an ADC rail).
@@ -130,7 +135,9 @@ class _BeatSchedule:
         self._hr_bpm = heart_rate_bpm
         self._cv = hr_std_bpm / heart_rate_bpm
         self._tachogram = _ecgsyn.Tachogram(seed)
-        self._rate_events = [e for e in events if e.kind in ("tachycardia", "bradycardia", "vt")]
+        self._rate_events = [
+            e for e in events if e.kind in ("tachycardia", "bradycardia", "vt", "hr_step")
+        ]
         self._pauses = [e for e in events if e.kind == "pause"]
         self._asystoles = sorted(
             (e for e in events if e.kind == "asystole"), key=lambda e: e.start_s
@@ -145,7 +152,7 @@ class _BeatSchedule:
         base = self._hr_bpm
         for e in self._rate_events:
             if e.start_s <= t_s < e.end_s:
-                if e.kind == "vt":
+                if e.kind in ("vt", "hr_step"):
                     base = e.resolved_value
                     continue
                 ramp_s = min(_RAMP_S, e.duration_s / 4.0)

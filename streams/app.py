@@ -23,6 +23,7 @@ from cardiowatch.schemas import DeadLetter, SampleChunk, SchemaError
 from cardiowatch.settings import Settings
 from streams.faust_compat import apply_fixes, keep_queued_on_resume, set_fetch_max_wait
 from streams.gap_repair import ChunkRefetcher
+from streams.limits import LimitsCache
 from streams.model_registry import BEATS, ModelCache
 from streams.ops import LagTracker, MetricsSensor
 from streams.processor import ChunkOutputs, PatientState, process_chunk, skipped_over
@@ -79,9 +80,11 @@ class EcgHandler:
         sink: RedisSink,
         metrics: WorkerMetrics,
         models: ModelCache,
+        limits: LimitsCache | None = None,
     ) -> None:
         self.settings = settings
         self.models = models
+        self.limits = limits
         self.table = table
         self.topics = topics
         self.sink = sink
@@ -173,10 +176,12 @@ class EcgHandler:
         state = self.load_state(table_key)
         classifier = await self.models.ensure()
         m.set_model_version(BEATS, None if classifier is None else classifier.version)
+        limits = None if self.limits is None else await self.limits.get(chunk.patient_id)
         try:
             result = process_chunk(
-                state, chunk, mains_hz=self.settings.mains_hz, classifier=classifier
-            )
+                state, chunk, mains_hz=self.settings.mains_hz, classifier=classifier,
+                limits=limits,
+            )  # fmt: skip
         except Exception as exc:  # a stage bug must not stop the worker
             log.exception("processing failed (%s)", type(exc).__name__)
             failure = SchemaError("processing_error", type(exc).__name__)
@@ -347,7 +352,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         alerts_maxlen=settings.redis_alerts_maxlen,
     )
     models = ModelCache(redis, prefix=settings.redis_key_prefix, default_path=settings.beats_model)
-    handler = EcgHandler(settings, table, topics, sink, metrics, models)
+    limits = LimitsCache(redis, prefix=settings.redis_key_prefix)
+    handler = EcgHandler(settings, table, topics, sink, metrics, models, limits)
 
     @app.agent(ecg_topic, name="ecg")
     async def process_ecg(stream: faust.StreamT[bytes]) -> None:

@@ -27,7 +27,11 @@ def analyze_source(
     mains_hz: float = 60.0,
     classifier: BeatClassifier | None = None,
 ) -> dict[str, Any]:
-    """Beats and alarms of a whole source, in the JSON layout of ``cardiowatch analyze ecg``."""
+    """Beats and alarms of a whole source, in the JSON layout of ``cardiowatch analyze ecg``.
+
+    Each alarm carries ``raised_sample``: the end of the chunk whose processing published it
+    (when a live viewer would see it with this chunking).
+    """
     patient = VirtualPatient("offline", source)
     chunk_samples = max(1, round(chunk_s * source.info.fs_hz))
     state: PatientState | None = None
@@ -35,11 +39,23 @@ def analyze_source(
     alarms: dict[str, dict[str, Any]] = {}
 
     def collect_alarm(
-        alarm_id: str, kind: str, state_name: str, priority: str, onset: int, end: int | None
+        alarm_id: str,
+        kind: str,
+        state_name: str,
+        priority: str,
+        onset: int,
+        end: int | None,
+        published: int,
     ) -> None:
         entry = alarms.setdefault(
             alarm_id,
-            {"type": kind, "onset_sample": onset, "end_sample": None, "priority": priority},
+            {
+                "type": kind,
+                "onset_sample": onset,
+                "end_sample": None,
+                "priority": priority,
+                "raised_sample": published,
+            },
         )
         if state_name == "end":
             entry["end_sample"] = end
@@ -62,6 +78,7 @@ def analyze_source(
                 alert.priority,
                 alert.onset_sample,
                 alert.end_sample,
+                chunk.end_sample,
             )
     if state is not None:
         final: MonitorUpdate = state.monitor.flush(classifier)
@@ -69,7 +86,13 @@ def analyze_source(
         for event in final.alarms:
             aid = alert_id(state.patient_id, event.kind, event.onset_sample)
             collect_alarm(
-                aid, event.kind, event.state, event.priority, event.onset_sample, event.end_sample
+                aid,
+                event.kind,
+                event.state,
+                event.priority,
+                event.onset_sample,
+                event.end_sample,
+                final.end_sample,
             )
     return {
         "record": source.info.source,

@@ -39,6 +39,7 @@ from cardiowatch.schemas import (
 )
 from models.beats import BeatClassifier
 from models.monitor import DETECTOR_VERSION, EcgMonitor, MonitorUpdate
+from models.rhythm import LATCHING_KINDS
 
 OUTBOX_CHUNKS = 16
 STRIP_S = 4.0
@@ -148,10 +149,13 @@ def process_chunk(
     mains_hz: float = 60.0,
     now_unix_s: float | None = None,
     classifier: BeatClassifier | None = None,
+    limits: dict[str, float] | None = None,
 ) -> ChunkResult:
     """Apply ``chunk`` to ``state``; see the module docstring for the rules.
 
     ``classifier`` labels the beats that become final in this chunk (``None``: no labels).
+    ``limits`` are the patient's alarm limits (:mod:`streams.limits`), applied before the
+    chunk (``None``: keep the monitor's).
     """
     now = time.time() if now_unix_s is None else now_unix_s
     if state is not None and chunk.stream_id == state.stream_id and chunk.seq < state.next_seq:
@@ -172,6 +176,8 @@ def process_chunk(
         ended = state.monitor.flush(classifier)
         state = state.restart(chunk, mains_hz=mains_hz)
 
+    if limits is not None:
+        state.monitor.set_limits(limits)
     x_mv = chunk.physical()
     update = state.monitor.process(x_mv, classifier)
     if ended is not None:
@@ -246,6 +252,7 @@ def _outputs(
                 heart_rate_bpm=event.heart_rate_bpm,
                 evidence={
                     "heart_rate_bpm": event.heart_rate_bpm,
+                    "latching": event.kind in LATCHING_KINDS,
                     "strip": {
                         "start_sample": strip_start,
                         "fs_hz": state.fs_hz,

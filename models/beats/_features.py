@@ -37,6 +37,8 @@ RR_FEATURES = (
     "prev_rr_s",  # previous RR in seconds
     "mean_rr_s",  # running mean RR in seconds
     "amplitude_rel",  # peak-to-peak of the beat / running mean peak-to-peak
+    "rr_irregularity",  # mean |successive difference| of the last RR intervals / local mean RR
+    "next_over_local",  # next RR / local mean RR
 )
 
 
@@ -325,6 +327,11 @@ class BeatFeaturizer:
         next_n = min(float(nxt), max_n) if nxt is not None else 0.0
         mean_n = self._rr_mean.mean if self._rr_mean.count else prev_n
         local_n = float(np.mean(self._rr_local)) if self._rr_local else mean_n
+        if len(self._rr_local) >= 2:
+            past = np.asarray(self._rr_local, np.float64)
+            irregularity = float(np.mean(np.abs(np.diff(past))))
+        else:
+            irregularity = 0.0
         self._amp_mean.update(p2p)
         amp = self._amp_mean.mean
 
@@ -341,6 +348,8 @@ class BeatFeaturizer:
                 prev_n / self.fs_hz,
                 mean_n / self.fs_hz,
                 ratio(p2p, amp),
+                ratio(irregularity, local_n),
+                ratio(next_n, local_n),
             ],
             np.float32,
         )

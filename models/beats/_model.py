@@ -8,10 +8,17 @@ bytes, so the same bytes always have the same version and any change gives a new
 Layout: ``b"CWMODEL1"``, a little-endian uint32 header length, the header as UTF-8 JSON
 (``name``, ``arch``, ``spec``, ``classes``, ``tensors`` = ``[name, shape]`` in order,
 ``metadata``), then every tensor as little-endian float32, in header order.
+
+Format versions: a header without ``format_version`` (version 1) holds one :class:`BeatNet`.
+Version 2 (``"format_version": 2``) holds a :class:`BeatEnsemble`: ``arch`` is
+``{"kind": "ensemble", "members": k, "member": <BeatNet arch>}`` and the tensors are the
+members' (``members.<i>.<name>``) plus ``logit_bias``. A single network is still written as
+version 1, so older artifacts and their versions are unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import struct
@@ -28,6 +35,7 @@ from ._features import BeatFeatures, FeatureSpec
 __all__ = [
     "AAMI_CLASSES",
     "BeatClassifier",
+    "BeatEnsemble",
     "BeatNet",
     "artifact_version",
     "decode_artifact",
@@ -37,6 +45,11 @@ __all__ = [
 #: AAMI beat classes, in the order of the model's outputs.
 AAMI_CLASSES = ("N", "S", "V", "F", "Q")
 MAGIC = b"CWMODEL1"
+#: Artifact format written for ensembles (single networks keep format 1).
+FORMAT_ENSEMBLE = 2
+#: Batches up to this size run an ensemble fused (fewer torch calls); larger ones member by
+#: member (grouped convolutions were slower there on this CPU).
+FUSED_MAX_BEATS = 64
 
 
 class BeatNet(nn.Module):
@@ -78,6 +91,7 @@ class BeatNet(nn.Module):
     ) -> None:
         super().__init__()
         c1, c2, c3 = channels
+        self.n_classes = n_classes
         self.arch = {
             "n_morph": n_morph,
             "n_rr": n_rr,
@@ -114,6 +128,50 @@ class BeatNet(nn.Module):
         return out
 
 
+class BeatEnsemble(nn.Module):
+    """Mean of the logits of several :class:`BeatNet` plus a per-class logit offset.
+
+    Parameters
+    ----------
+    members
+        Networks of one architecture (e.g. the models of a patient-grouped cross-validation).
+    logit_bias
+        Offset added to the mean logits, one per class (a decision-threshold / prior
+        correction chosen on training patients); zeros when ``None``.
+    """
+
+    logit_bias: torch.Tensor
+
+    def __init__(self, members: list[BeatNet], logit_bias: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        n_classes = members[0].n_classes
+        bias = torch.zeros(n_classes) if logit_bias is None else logit_bias.float().clone()
+        self.register_buffer("logit_bias", bias)
+        self.arch = {"kind": "ensemble", "members": len(members), "member": members[0].arch}
+
+    def forward(self, morph: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
+        """Mean member logits plus :attr:`logit_bias`, shape ``(n, n_classes)``."""
+        total = self.members[0](morph, rr)
+        for member in list(self.members)[1:]:
+            total = total + member(morph, rr)
+        out: torch.Tensor = total / len(self.members) + self.logit_bias
+        return out
+
+
+def _beat_net(arch: dict[str, Any]) -> BeatNet:
+    return BeatNet(
+        arch["n_morph"],
+        arch["n_rr"],
+        arch["n_classes"],
+        channels=tuple(arch["channels"]),
+        hidden=arch["hidden"],
+        n_channels=arch["n_channels"],
+    )
+
+
 def artifact_version(data: bytes) -> str:
     """Version of an artifact: ``sha256:`` and the first 16 hex digits of its SHA-256.
 
@@ -124,7 +182,7 @@ def artifact_version(data: bytes) -> str:
 
 
 def encode_artifact(
-    net: BeatNet,
+    net: BeatNet | BeatEnsemble,
     spec: FeatureSpec,
     *,
     classes: tuple[str, ...] = AAMI_CLASSES,
@@ -135,7 +193,7 @@ def encode_artifact(
     Parameters
     ----------
     net
-        Trained network.
+        Trained network (format 1) or ensemble (format 2).
     spec
         Feature parameters it was trained with.
     classes
@@ -150,7 +208,7 @@ def encode_artifact(
     """
     state = net.state_dict()
     tensors = [[name, list(t.shape)] for name, t in state.items()]
-    header = {
+    header: dict[str, Any] = {
         "name": "beats",
         "arch": net.arch,
         "spec": spec.to_dict(),
@@ -158,6 +216,8 @@ def encode_artifact(
         "tensors": tensors,
         "metadata": metadata or {},
     }
+    if isinstance(net, BeatEnsemble):
+        header["format_version"] = FORMAT_ENSEMBLE
     head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     body = b"".join(
         t.detach().cpu().numpy().astype("<f4", copy=False).tobytes() for t in state.values()
@@ -165,7 +225,7 @@ def encode_artifact(
     return MAGIC + struct.pack("<I", len(head)) + head + body
 
 
-def decode_artifact(data: bytes) -> tuple[dict[str, Any], BeatNet]:
+def decode_artifact(data: bytes) -> tuple[dict[str, Any], BeatNet | BeatEnsemble]:
     """Header and network of an artifact (validated; no pickle involved).
 
     Raises
@@ -179,19 +239,19 @@ def decode_artifact(data: bytes) -> tuple[dict[str, Any], BeatNet]:
     start = len(MAGIC) + 4
     if start + n_head > len(data):
         raise ValueError("truncated model artifact header")
+    net: BeatNet | BeatEnsemble
     try:
         header: dict[str, Any] = json.loads(data[start : start + n_head])
         arch = header["arch"]
+        fmt = header.get("format_version", 1)
+        if fmt == 1:
+            net = _beat_net(arch)
+        elif fmt == FORMAT_ENSEMBLE:
+            net = BeatEnsemble([_beat_net(arch["member"]) for _ in range(int(arch["members"]))])
+        else:
+            raise ValueError(f"unknown format_version {fmt}")
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"invalid model artifact header ({exc})") from None
-    net = BeatNet(
-        arch["n_morph"],
-        arch["n_rr"],
-        arch["n_classes"],
-        channels=tuple(arch["channels"]),
-        hidden=arch["hidden"],
-        n_channels=arch["n_channels"],
-    )
     offset = start + n_head
     state: dict[str, torch.Tensor] = {}
     for name, shape in header["tensors"]:
@@ -204,7 +264,10 @@ def decode_artifact(data: bytes) -> tuple[dict[str, Any], BeatNet]:
         offset = end
     if offset != len(data):
         raise ValueError("trailing bytes in model artifact")
-    net.load_state_dict(state)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"model artifact tensors do not match its arch ({exc})") from None
     net.eval()
     return header, net
 
@@ -214,15 +277,27 @@ class BeatClassifier:
     """A loaded model: batched inference from :class:`BeatFeatures` to AAMI labels.
 
     Build it with :meth:`from_bytes`. It is shared by every patient of a worker (it holds no
-    per-patient state) and is never part of a pickled patient state.
+    per-patient state) and is never part of a pickled patient state. An ensemble runs as one
+    :class:`~models.beats._fused.FusedEnsemble` (its members stacked) for batches of up to
+    :data:`FUSED_MAX_BEATS` beats, so a chunk of two beats costs about one network's worth of
+    torch calls; larger batches run member by member.
     """
 
-    net: BeatNet
+    net: BeatNet | BeatEnsemble
     spec: FeatureSpec
     classes: tuple[str, ...]
     version: str
     metadata: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1024
+    _forward: nn.Module = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from ._fused import FusedEnsemble  # imports this module
+
+        self._forward = self.net
+        if isinstance(self.net, BeatEnsemble):
+            with contextlib.suppress(ValueError):  # not fusable: the plain member loop
+                self._forward = FusedEnsemble(self.net)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BeatClassifier:
@@ -245,7 +320,8 @@ class BeatClassifier:
             for a in range(0, len(morph), self.batch_size):
                 m = torch.from_numpy(np.ascontiguousarray(morph[a : a + self.batch_size]))
                 r = torch.from_numpy(np.ascontiguousarray(rr[a : a + self.batch_size]))
-                out.append(self.net(m, r).numpy())
+                net = self._forward if len(m) <= FUSED_MAX_BEATS else self.net
+                out.append(net(m, r).numpy())
         if not out:
             return np.zeros((0, len(self.classes)), np.float32)
         return np.concatenate(out).astype(np.float32)

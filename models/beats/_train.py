@@ -17,7 +17,7 @@ from torch import nn
 from ._features import FeatureSpec
 from ._model import AAMI_CLASSES, BeatNet
 
-__all__ = ["TrainConfig", "TrainResult", "class_scores", "train_beat_net"]
+__all__ = ["TrainConfig", "TrainResult", "class_scores", "selection_score", "train_beat_net"]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -48,6 +48,12 @@ class TrainConfig:
         torch CPU threads.
     morph_noise
         Standard deviation of Gaussian noise added to the morphology while training.
+    amplitude_jitter
+        Each training beat's morphology is scaled by ``1 + u``, ``u`` uniform in
+        ``[-amplitude_jitter, amplitude_jitter]`` (0 = off).
+    baseline_jitter
+        Each training beat gets a random baseline offset and linear drift across its window,
+        each uniform in ``[-baseline_jitter, baseline_jitter]`` (0 = off; baseline wander).
     """
 
     epochs: int = 30
@@ -59,6 +65,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     morph_noise: float = 0.02
+    amplitude_jitter: float = 0.0
+    baseline_jitter: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,12 +100,29 @@ def class_scores(y_true: I64, y_pred: I64, n_classes: int) -> dict[str, npt.NDAr
     return {"confusion": cm, "se": se, "ppv": ppv, "f1": f1}
 
 
-def _selection_score(y_true: I64, y_pred: I64) -> float:
+def selection_score(y_true: I64, y_pred: I64) -> float:
     """Model-selection score: mean F1 of S and V plus a tenth of the accuracy (percent)."""
     s = class_scores(y_true, y_pred, len(AAMI_CLASSES))
     f1 = np.nan_to_num(s["f1"])
     accuracy = 100.0 * float(np.mean(y_true == y_pred)) if len(y_true) else 0.0
     return float(0.5 * (f1[1] + f1[2]) + 0.1 * accuracy)
+
+
+def _augment(m: torch.Tensor, rng: np.random.Generator, config: TrainConfig) -> torch.Tensor:
+    """Training-time morphology augmentation: noise, amplitude scale, baseline wander."""
+    n, width = m.shape
+    if config.amplitude_jitter > 0:
+        scale = 1.0 + rng.uniform(-config.amplitude_jitter, config.amplitude_jitter, (n, 1))
+        m = m * torch.from_numpy(scale.astype(np.float32))
+    if config.baseline_jitter > 0:
+        offset = rng.uniform(-config.baseline_jitter, config.baseline_jitter, (n, 1))
+        drift = rng.uniform(-config.baseline_jitter, config.baseline_jitter, (n, 1))
+        ramp = np.linspace(-0.5, 0.5, width)[np.newaxis, :]
+        m = m + torch.from_numpy((offset + drift * ramp).astype(np.float32))
+    if config.morph_noise > 0:
+        noise = rng.normal(0.0, config.morph_noise, size=(n, width))
+        m = m + torch.from_numpy(noise.astype(np.float32))
+    return m
 
 
 def _predict(net: BeatNet, morph: F32, rr: F32) -> I64:
@@ -176,10 +201,7 @@ def train_beat_net(
         total = 0.0
         for a in range(0, len(y), config.batch_size):
             idx = order[a : a + config.batch_size]
-            m = m_all[idx]
-            if config.morph_noise > 0:
-                noise = rng.normal(0.0, config.morph_noise, size=tuple(m.shape))
-                m = m + torch.from_numpy(noise.astype(np.float32))
+            m = _augment(m_all[idx], rng, config)
             opt.zero_grad()
             loss = loss_fn(net(m, r_all[idx]), y_all[idx])
             loss.backward()
@@ -189,7 +211,7 @@ def train_beat_net(
         figures = {"epoch": float(epoch), "loss": total / max(1, len(y))}
         if val is not None:
             pred = _predict(net, val[0], val[1])
-            figures["val_score"] = _selection_score(val[2], pred)
+            figures["val_score"] = selection_score(val[2], pred)
             s = class_scores(val[2], pred, n_classes)
             figures["val_f1_s"] = float(np.nan_to_num(s["f1"][1]))
             figures["val_f1_v"] = float(np.nan_to_num(s["f1"][2]))

@@ -4,6 +4,12 @@ Pure computation on NumPy; every stage follows the shape in ``models/_stage.py``
 """
 
 from models.rhythm._alarms import AlarmEngine, AlarmInput
+from models.rhythm._arrhythmia import (
+    ARRHYTHMIA_PRIORITY,
+    LATCHING_KINDS,
+    ArrhythmiaDetector,
+    LabelledBeat,
+)
 from models.rhythm._heart_rate import HeartRateMonitor
 from models.rhythm._monitor import RhythmMonitor
 from models.rhythm._signal_quality import SignalLossDetector
@@ -19,14 +25,18 @@ from models.rhythm._types import (
 )
 
 __all__ = [
+    "ARRHYTHMIA_PRIORITY",
+    "LATCHING_KINDS",
     "AlarmEngine",
     "AlarmEvent",
     "AlarmInput",
     "AlarmKind",
     "AlarmState",
+    "ArrhythmiaDetector",
     "ClockTick",
     "HeartRateMonitor",
     "HeartRateUpdate",
+    "LabelledBeat",
     "Priority",
     "RhythmMonitor",
     "RhythmUpdate",

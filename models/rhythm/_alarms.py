@@ -123,6 +123,37 @@ class AlarmEngine:
         """No look-ahead: decisions are made on the inputs as they come."""
         return 0
 
+    def set_limits(
+        self,
+        *,
+        brady_bpm: float | None = None,
+        tachy_bpm: float | None = None,
+        extreme_brady_bpm: float | None = None,
+        extreme_tachy_bpm: float | None = None,
+        asystole_s: float | None = None,
+    ) -> None:
+        """Change alarm limits while running (``None`` keeps a limit); state is kept.
+
+        An active alarm is judged against the new limits from the next heart rate on.
+
+        Raises
+        ------
+        ValueError
+            The limits would be out of order; nothing is changed.
+        """
+        new = (
+            self.extreme_brady_bpm if extreme_brady_bpm is None else float(extreme_brady_bpm),
+            self.brady_bpm if brady_bpm is None else float(brady_bpm),
+            self.tachy_bpm if tachy_bpm is None else float(tachy_bpm),
+            self.extreme_tachy_bpm if extreme_tachy_bpm is None else float(extreme_tachy_bpm),
+        )
+        asystole = self.asystole_s if asystole_s is None else float(asystole_s)
+        if not new[0] <= new[1] < new[2] <= new[3] or asystole <= 0:
+            raise ValueError("need extreme_brady <= brady < tachy <= extreme_tachy, asystole_s > 0")
+        self.extreme_brady_bpm, self.brady_bpm, self.tachy_bpm, self.extreme_tachy_bpm = new
+        self.asystole_s = asystole
+        self._asystole_samples = max(1, math.ceil(self.asystole_s * self.fs_hz))
+
     @property
     def active(self) -> tuple[AlarmKind, ...]:
         """Kinds of the alarms active now."""

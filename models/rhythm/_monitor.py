@@ -96,6 +96,13 @@ class RhythmMonitor:
         """How far the alarm timeline trails the newest sample."""
         return max(self.beat_latency_samples, self._loss.latency_samples)
 
+    def set_limits(self, **limits: float) -> None:
+        """Change the rate and asystole limits of the alarm engine while running.
+
+        See :meth:`AlarmEngine.set_limits` (same keywords).
+        """
+        self._engine.set_limits(**limits)
+
     def reset(self) -> None:
         """Forget the stream; afterwards the monitor equals a fresh one."""
         self._hr.reset()

@@ -5,7 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-AlarmKind = Literal["bradycardia", "tachycardia", "asystole", "signal_loss"]
+AlarmKind = Literal[
+    "bradycardia",
+    "tachycardia",
+    "asystole",
+    "signal_loss",
+    "ventricular_tachycardia",
+    "ventricular_run",
+    "couplet",
+    "bigeminy",
+    "trigeminy",
+    "svt",
+    "atrial_fibrillation",
+    "pause",
+    "noise",
+]
 AlarmState = Literal["raise", "update", "end"]
 Priority = Literal["high", "medium", "low"]
 LossState = Literal["start", "end"]

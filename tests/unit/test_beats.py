@@ -8,18 +8,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+import torch
 from hypothesis import given, settings
 
 from models.beats import (
     AAMI_CLASSES,
     BeatClassifier,
+    BeatEnsemble,
     BeatFeaturizer,
     BeatLabeller,
+    BeatNet,
     FeatureSpec,
     TrainConfig,
     artifact_version,
+    cross_validate,
     decode_artifact,
     encode_artifact,
+    fit_logit_bias,
+    net_logits,
+    selection_score,
     train_beat_net,
 )
 from models.ecg import Beat, EcgBeatPipeline
@@ -210,3 +217,92 @@ def test_monitor_labels_beats_and_never_pickles_the_model() -> None:
     unlabelled = monitor.process(X[20 * 360 : 25 * 360])
     assert unlabelled.model_version is None
     assert all(b.label is None for b in unlabelled.beats)
+
+
+def test_irregularity_features_use_only_past_intervals() -> None:
+    # Regular beats every 300 samples, then one premature beat 150 samples early.
+    r = [100 + 300 * k for k in range(20)]
+    r.append(r[-1] + 150)
+    r.append(r[-1] + 450)
+    r.append(r[-1] + 300)
+    feat = BeatFeaturizer(FS_HZ)
+    f = feat.process(np.zeros((r[-1] + 400, 1)), [Beat(s) for s in r])
+    names = feat.spec.rr_features
+    irregular, next_local = names.index("rr_irregularity"), names.index("next_over_local")
+    premature = list(f.sample_index).index(r[-3])
+    assert f.rr[premature, irregular] == pytest.approx(0.0), "past intervals all regular"
+    assert f.rr[premature, next_local] == pytest.approx(1.5)
+    after = premature + 1  # its past holds the short and the long interval now
+    assert f.rr[after, irregular] > 0.0
+
+
+def test_ensemble_artifact_is_format_2_and_round_trips() -> None:
+    spec = FeatureSpec()
+    members = [decode_artifact(untrained_artifact(s))[1] for s in (1, 2)]
+    assert all(isinstance(m, BeatNet) for m in members)
+    bias = torch.tensor([0.0, 0.5, -0.25, 0.0, 0.0])
+    ensemble = BeatEnsemble([m for m in members if isinstance(m, BeatNet)], bias)
+    blob = encode_artifact(ensemble, spec, metadata={"test": True})
+    header, net = decode_artifact(blob)
+    assert header["format_version"] == 2
+    assert isinstance(net, BeatEnsemble)
+    assert encode_artifact(net, spec, metadata={"test": True}) == blob
+    model = BeatClassifier.from_bytes(blob)
+    morph, rr, _ = synthetic_beats(50, 3)
+    single = [BeatClassifier.from_bytes(untrained_artifact(s)).logits(morph, rr) for s in (1, 2)]
+    expected = (single[0] + single[1]) / 2 + bias.numpy()
+    assert np.allclose(model.logits(morph, rr), expected, atol=1e-5)
+    assert "format_version" not in decode_artifact(untrained_artifact(1))[0], "format 1 kept"
+
+
+def test_artifact_of_an_unknown_format_is_refused() -> None:
+    blob = untrained_artifact(3)
+    bad = blob.replace(b'"classes"', b'"format_version":9,"classes"', 1)
+    n = len(bad) - len(blob)
+    head_len = int.from_bytes(blob[8:12], "little") + n
+    bad = bad[:8] + head_len.to_bytes(4, "little") + bad[12:]
+    with pytest.raises(ValueError, match="format_version"):
+        BeatClassifier.from_bytes(bad)
+
+
+def test_cross_validation_scores_every_beat_out_of_fold() -> None:
+    spec = FeatureSpec()
+    morph, rr, y = synthetic_beats(900, 4)
+    fold = np.arange(900, dtype=np.int64) % 3
+    config = TrainConfig(epochs=4, batch_size=32, seed=2, threads=1, patience=10)
+    cv = cross_validate(spec, (morph, rr, y), fold, config)
+    assert len(cv.members) == 3
+    assert len(cv.best_epochs) == 3
+    assert cv.oof_logits.shape == (900, len(AAMI_CLASSES))
+    for k in range(3):
+        held = fold == k
+        expected = net_logits(cv.members[k], morph[held], rr[held])
+        assert np.array_equal(cv.oof_logits[held], expected)
+    assert np.mean(cv.oof_logits.argmax(axis=1) == y) > 0.9
+    again = cross_validate(spec, (morph, rr, y), fold, config)
+    assert np.array_equal(again.oof_logits, cv.oof_logits), "seeded: same result"
+
+
+def test_logit_bias_recovers_a_shifted_class() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000).astype(np.int64)
+    logits = np.zeros((2000, len(AAMI_CLASSES)), np.float32)
+    logits[:, 1] = (y == 1) * 2.0 + rng.normal(0, 0.7, 2000) - 2.0  # S under-called by 2
+    bias = fit_logit_bias(logits, y, classes=(1,))
+    assert bias[0] == 0.0
+    assert 0.5 <= bias[1] <= 1.5
+    assert selection_score(y, (logits + bias).argmax(axis=1)) > selection_score(
+        y, logits.argmax(axis=1)
+    )
+
+
+def test_fused_ensemble_equals_the_member_loop() -> None:
+    members = [decode_artifact(untrained_artifact(s))[1] for s in (1, 2, 3)]
+    bias = torch.tensor([0.0, 0.5, -0.25, 0.0, 0.0])
+    ensemble = BeatEnsemble([m for m in members if isinstance(m, BeatNet)], bias)
+    model = BeatClassifier.from_bytes(encode_artifact(ensemble, FeatureSpec()))
+    morph, rr, _ = synthetic_beats(100, 5)
+    with torch.inference_mode():
+        expected = ensemble(torch.from_numpy(morph), torch.from_numpy(rr)).numpy()
+    for n in (1, 2, 40, 100):  # fused up to FUSED_MAX_BEATS, member by member above
+        assert np.allclose(model.logits(morph[:n], rr[:n]), expected[:n], atol=1e-5)

@@ -129,6 +129,7 @@ def test_asystole_alert_carries_id_priority_and_strip() -> None:
     assert len(raised) == 1
     assert raised[0].priority == "high"
     assert len(raised[0].evidence["strip"]["mv"]) == 4 * 360
+    assert raised[0].evidence["latching"] is True  # shown until acknowledged
     assert state is not None
     assert "asystole" not in state.active_alarms  # ended when the beats came back
 

@@ -1,0 +1,406 @@
+"""Arrhythmia alarms from the labelled beat stream: ectopy, VT, SVT, AF and the noise alarm."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.rhythm._types import AlarmEvent, AlarmKind, Priority
+
+#: Alarms this stage raises, with their IEC 60601-1-8 priority.
+ARRHYTHMIA_PRIORITY: dict[AlarmKind, Priority] = {
+    "ventricular_tachycardia": "high",
+    "ventricular_run": "medium",
+    "couplet": "low",
+    "bigeminy": "low",
+    "trigeminy": "low",
+    "svt": "medium",
+    "atrial_fibrillation": "medium",
+    "pause": "medium",
+    "noise": "low",
+}
+
+
+#: IEC 60601-1-8 latching alarms: they stay shown after their condition ends, until someone
+#: acknowledges them (a life-threatening rhythm that came and went must still be seen). The
+#: other kinds are non-latching: shown while their condition lasts.
+LATCHING_KINDS: frozenset[AlarmKind] = frozenset(
+    {"asystole", "ventricular_tachycardia", "ventricular_run", "pause"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledBeat:
+    """A classified beat, with the sample at which its label became final.
+
+    Parameters
+    ----------
+    sample_index
+        Absolute index of the R peak.
+    label
+        AAMI class ``N``, ``S``, ``V``, ``F``, ``Q`` (``None``: unlabelled, taken as ``N``).
+    quality
+        QRS detector quality in ``[0, 1]``.
+    final_sample
+        Sample at which the label was known (the next beat, where the classifier needs it):
+        the ``sample_index`` of the events this beat decides.
+    """
+
+    sample_index: int
+    label: str | None
+    quality: float
+    final_sample: int
+
+
+class ArrhythmiaDetector:
+    """Raise and end arrhythmia and noise alarms from classified beats, one beat at a time.
+
+    Every decision is a function of the beat sequence alone, so the output does not depend
+    on how the stream was cut into chunks. ``V`` beats are ventricular; every other label
+    (``N``, ``S``, ``F``, ``Q``, ``None``) counts as non-ventricular. The beat classifier is
+    weak on ``S`` beats, so the supraventricular alarms use RR intervals first.
+
+    =======================  ===============================================================
+    kind                     condition
+    =======================  ===============================================================
+    ventricular_tachycardia  ``vt_min_beats`` V beats in a row at a mean rate ``>= vt_bpm``;
+                             raised at the beat that completes it, ends at the first
+                             non-V beat
+    ventricular_run          a run of 3 or more V beats that was not VT (reported when the
+                             run ends)
+    couplet                  exactly two V beats in a row (reported at the beat after)
+    bigeminy                 ``cycles`` V beats each followed by one non-V beat; ends when
+                             the pattern breaks
+    trigeminy                as bigeminy, with two non-V beats per V
+    svt                      ``svt_min_beats`` non-V beats in a row at ``>= svt_bpm`` whose
+                             run began abruptly (first RR ``<= svt_onset_ratio`` times the
+                             RR before it, or an ``S`` beat), outside atrial fibrillation
+    atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals
+                             between two non-V beats (all intervals if ``af_sinus_rr`` is
+                             false):
+                             normalised RMS difference of intervals 1, 2 and 3 apart (the
+                             least of the three, so bigeminy and trigeminy are regular)
+                             ``>= af_rmssd`` and entropy of the
+                             RR histogram ``>= af_entropy`` after dropping the extremes; raised
+                             after ``af_confirm`` windows in a row, ended after as many not
+    pause                    an RR interval ``>= pause_s`` (up to the asystole limit, which
+                             the rate engine owns); raised and ended at the beat after it
+    noise (technical)        mean QRS quality of the last ``noise_beats`` beats ``<
+                             noise_quality``; ends once it is back over it by 0.1
+    =======================  ===============================================================
+
+    While the noise alarm is active no arrhythmia alarm is raised (the beats cannot be
+    trusted) and the ectopy counters start afresh; alarms already active stay active until
+    their own condition ends. A gap of more than ``gap_s`` between beats (signal loss, lead
+    off) also starts the counters afresh.
+
+    Parameters
+    ----------
+    fs_hz
+        Sampling rate of the sample indices, Hz.
+    vt_min_beats, vt_bpm
+        VT definition: V beats in a row, and the least mean rate, bpm.
+    cycles
+        Bigeminal / trigeminal cycles needed to raise.
+    svt_min_beats, svt_bpm, svt_onset_ratio
+        SVT definition (see the table).
+    af_window_beats, af_rmssd, af_entropy, af_confirm
+        AF detector (see the table).
+    pause_s, gap_s
+        Pause threshold and the gap that restarts the counters, seconds.
+    noise_beats, noise_quality
+        Noise alarm (see the table).
+    """
+
+    def __init__(
+        self,
+        fs_hz: float,
+        *,
+        vt_min_beats: int = 3,
+        vt_bpm: float = 100.0,
+        cycles: int = 4,
+        svt_min_beats: int = 5,
+        svt_bpm: float = 140.0,
+        svt_onset_ratio: float = 0.7,
+        af_window_beats: int = 32,
+        af_rmssd: float = 0.2,
+        af_entropy: float = 0.6,
+        af_confirm: int = 8,
+        af_sinus_rr: bool = True,
+        pause_s: float = 2.5,
+        gap_s: float = 4.0,
+        noise_beats: int = 8,
+        noise_quality: float = 0.3,
+    ) -> None:
+        if fs_hz <= 0 or vt_min_beats < 3 or cycles < 2 or svt_min_beats < 3:
+            raise ValueError("need fs_hz > 0, vt_min_beats >= 3, cycles >= 2, svt_min_beats >= 3")
+        if af_window_beats < 8 or af_confirm < 1 or noise_beats < 1 or not 0 < pause_s < gap_s:
+            raise ValueError("need af_window_beats >= 8, af_confirm >= 1, 0 < pause_s < gap_s")
+        self.fs_hz = float(fs_hz)
+        self.vt_min_beats = vt_min_beats
+        self.vt_bpm = float(vt_bpm)
+        self.cycles = cycles
+        self.svt_min_beats = svt_min_beats
+        self.svt_bpm = float(svt_bpm)
+        self.svt_onset_ratio = float(svt_onset_ratio)
+        self.af_window_beats = af_window_beats
+        self.af_rmssd = float(af_rmssd)
+        self.af_entropy = float(af_entropy)
+        self.af_confirm = af_confirm
+        self.af_sinus_rr = af_sinus_rr
+        self.pause_s = float(pause_s)
+        self.gap_s = float(gap_s)
+        self.noise_beats = noise_beats
+        self.noise_quality = float(noise_quality)
+        self.reset()
+
+    @property
+    def latency_samples(self) -> int:
+        """No look-ahead beyond the beat stream: decisions are made at each beat."""
+        return 0
+
+    @property
+    def active(self) -> tuple[AlarmKind, ...]:
+        """Kinds of the alarms active now."""
+        return tuple(self._active)
+
+    def reset(self) -> None:
+        """Forget every beat; no alarm is active."""
+        self._active: dict[AlarmKind, int] = {}  # kind -> onset sample
+        self._prev: int | None = None  # sample of the previous beat
+        self._rr: deque[int] = deque(maxlen=self.af_window_beats)
+        # RR between two non-V beats only: ventricular ectopy is irregular, but not AF.
+        self._af_rr: deque[int] = deque(maxlen=self.af_window_beats)
+        self._prev_v = False
+        self._quality: deque[float] = deque(maxlen=self.noise_beats)
+        self._v_run: list[int] = []  # samples of the current run of V beats
+        self._n_since_v = -1  # non-V beats since the last V (-1: no V yet)
+        self._pattern: tuple[int, int] = (0, 0)  # (non-V beats per cycle, cycles in a row)
+        self._fast: list[int] = []  # samples of the current run of fast non-V beats
+        self._fast_abrupt = False
+        self._af_votes = 0
+        self._onsets: deque[int] = deque(
+            maxlen=self.af_window_beats + self.af_confirm + 3 * self.cycles + 2
+        )
+        self._end_sample = 0
+
+    # ----------------------------------------------------------------- helpers
+    def _raise(
+        self, out: list[AlarmEvent], kind: AlarmKind, onset: int, at: int, hr: float | None = None
+    ) -> None:
+        self._active[kind] = onset
+        out.append(AlarmEvent(kind, "raise", onset, None, ARRHYTHMIA_PRIORITY[kind], hr, at))
+
+    def _end(self, out: list[AlarmEvent], kind: AlarmKind, end: int, at: int) -> None:
+        onset = self._active.pop(kind)
+        out.append(AlarmEvent(kind, "end", onset, end, ARRHYTHMIA_PRIORITY[kind], None, at))
+
+    def _event(self, out: list[AlarmEvent], kind: AlarmKind, onset: int, end: int, at: int) -> None:
+        """An alarm that is over when it is recognised (couplet, short run, pause)."""
+        if self._trusted():
+            self._raise(out, kind, onset, at)
+            self._end(out, kind, end, at)
+
+    def _trusted(self) -> bool:
+        return "noise" not in self._active
+
+    def _rate_bpm(self, samples: Sequence[int]) -> float:
+        if len(samples) < 2:
+            return 0.0
+        return 60.0 * self.fs_hz * (len(samples) - 1) / (samples[-1] - samples[0])
+
+    def _restart_counters(self) -> None:
+        self._rr.clear()
+        self._af_rr.clear()
+        self._v_run = []
+        self._n_since_v = -1
+        self._pattern = (0, 0)
+        self._fast = []
+        self._af_votes = 0
+
+    # -------------------------------------------------------------- detectors
+    def _noise(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        self._quality.append(beat.quality)
+        if len(self._quality) < self.noise_beats:
+            return
+        mean_q = sum(self._quality) / len(self._quality)
+        if "noise" not in self._active and mean_q < self.noise_quality:
+            self._raise(out, "noise", beat.sample_index, beat.final_sample)
+            self._restart_counters()
+        elif "noise" in self._active and mean_q >= self.noise_quality + 0.1:
+            self._end(out, "noise", beat.sample_index, beat.final_sample)
+
+    def _ventricular(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        s, at = beat.sample_index, beat.final_sample
+        if beat.label == "V":
+            self._v_run.append(s)
+            run = self._v_run
+            if (
+                "ventricular_tachycardia" not in self._active
+                and len(run) >= self.vt_min_beats
+                and self._rate_bpm(run) >= self.vt_bpm
+                and self._trusted()
+            ):
+                self._raise(out, "ventricular_tachycardia", run[0], at, self._rate_bpm(run))
+            return
+        run = self._v_run
+        if "ventricular_tachycardia" in self._active:
+            self._end(out, "ventricular_tachycardia", s, at)
+        elif len(run) >= 3:
+            self._event(out, "ventricular_run", run[0], s, at)
+        elif len(run) == 2:
+            self._event(out, "couplet", run[0], s, at)
+        self._v_run = []
+
+    def _pattern_step(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        """Bigeminy (one non-V beat per V) and trigeminy (two)."""
+        s, at = beat.sample_index, beat.final_sample
+        per, count = self._pattern
+        if beat.label == "V":
+            gap = self._n_since_v
+            if gap in (1, 2) and (gap == per or count == 0):
+                count = count + 1 if gap == per else 1
+                per = gap
+            else:
+                per, count = 0, 0
+            self._pattern = (per, count)
+            self._n_since_v = 0
+            kind: AlarmKind = "bigeminy" if per == 1 else "trigeminy"
+            if count >= self.cycles and kind not in self._active and self._trusted():
+                cycle_beats = per + 1
+                back = min(count * cycle_beats + 1, len(self._onsets))
+                onset = self._onsets[-back]
+                self._raise(out, kind, onset, at)
+            return
+        if self._n_since_v >= 0:
+            self._n_since_v += 1
+        limit = per if per else 0
+        if self._n_since_v > limit:
+            for kind in ("bigeminy", "trigeminy"):
+                if kind in self._active:
+                    self._end(out, kind, s, at)
+            if self._n_since_v > 2:
+                self._pattern = (0, 0)
+
+    def _svt(self, out: list[AlarmEvent], beat: LabelledBeat, rr: int | None) -> None:
+        s, at = beat.sample_index, beat.final_sample
+        fast = (
+            beat.label != "V"
+            and rr is not None
+            and 60.0 * self.fs_hz / rr >= self.svt_bpm
+            and "atrial_fibrillation" not in self._active
+        )
+        if not fast:
+            if "svt" in self._active:
+                self._end(out, "svt", s, at)
+            self._fast = []
+            return
+        assert rr is not None
+        if not self._fast:
+            before = self._rr[-2] if len(self._rr) >= 2 else None
+            self._fast_abrupt = beat.label == "S" or (
+                before is not None and rr <= self.svt_onset_ratio * before
+            )
+            self._fast = [self._prev if self._prev is not None else s]
+        self._fast.append(s)
+        if (
+            "svt" not in self._active
+            and self._fast_abrupt
+            and len(self._fast) - 1 >= self.svt_min_beats
+            and self._trusted()
+        ):
+            self._raise(out, "svt", self._fast[0], at, self._rate_bpm(self._fast))
+
+    def _af_score(self) -> bool:
+        """Whether the last ``af_window_beats`` RR intervals are irregularly irregular.
+
+        Irregularity is the RMS difference between intervals ``k`` apart (``k`` = 1, 2, 3),
+        the top 1/16 dropped, over the mean interval, and its *smallest* value over ``k``:
+        bigeminy and trigeminy repeat every 2 and 3 intervals and come out regular at that
+        lag, whatever the classifier labelled their beats; AF is irregular at every lag.
+        """
+        rr = np.asarray(self._af_rr if self.af_sinus_rr else self._rr, dtype=np.float64)
+        if len(rr) < self.af_window_beats:
+            return False
+        trim = max(1, len(rr) // 16)
+        kept = np.sort(rr)[trim:-trim]
+        mean_rr = float(kept.mean())
+        irregularity = math.inf
+        for lag in (1, 2, 3):
+            d = np.abs(rr[lag:] - rr[:-lag])
+            d = np.sort(d)[: len(d) - max(1, len(d) // 16)]
+            irregularity = min(irregularity, math.sqrt(float(np.mean(d * d))) / mean_rr)
+        hist, _ = np.histogram(
+            kept, bins=16, range=(kept.min(), kept.min() + 16 * 0.02 * self.fs_hz)
+        )
+        p = hist[hist > 0] / hist.sum()
+        entropy = float(-(p * np.log(p)).sum() / math.log(16))
+        return irregularity >= self.af_rmssd and entropy >= self.af_entropy
+
+    def _af(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        s, at = beat.sample_index, beat.final_sample
+        irregular = self._af_score()
+        active = "atrial_fibrillation" in self._active
+        if irregular != active:
+            self._af_votes += 1
+        else:
+            self._af_votes = 0
+        if self._af_votes >= self.af_confirm:
+            self._af_votes = 0
+            if active:
+                self._end(out, "atrial_fibrillation", s, at)
+            elif self._trusted():
+                back = min(self.af_window_beats // 2 + self.af_confirm, len(self._onsets))
+                onset = self._onsets[-back]
+                self._raise(out, "atrial_fibrillation", onset, at)
+
+    # -------------------------------------------------------------------- API
+    def process(self, chunk: Sequence[LabelledBeat]) -> list[AlarmEvent]:
+        """Consume labelled beats in time order and return the alarm events they decide.
+
+        Parameters
+        ----------
+        chunk
+            Labelled beats.
+
+        Returns
+        -------
+        list of AlarmEvent
+            In the order decided; ``sample_index`` is the deciding beat's ``final_sample``.
+        """
+        out: list[AlarmEvent] = []
+        for beat in chunk:
+            s = beat.sample_index
+            rr = None if self._prev is None else s - self._prev
+            if rr is not None and rr > self.gap_s * self.fs_hz:
+                self._restart_counters()
+                rr = None
+            elif rr is not None and rr >= self.pause_s * self.fs_hz:
+                self._event(out, "pause", self._prev or 0, s, beat.final_sample)
+            if rr is not None:
+                self._rr.append(rr)
+                if beat.label != "V" and not self._prev_v:
+                    self._af_rr.append(rr)
+            self._onsets.append(s)
+            self._noise(out, beat)
+            self._ventricular(out, beat)
+            self._pattern_step(out, beat)
+            self._svt(out, beat, rr)
+            self._af(out, beat)
+            self._prev = s
+            self._prev_v = beat.label == "V"
+            self._end_sample = max(self._end_sample, beat.final_sample)
+        return out
+
+    def flush(self, end_sample: int | None = None) -> list[AlarmEvent]:
+        """End every active alarm at ``end_sample`` (default: the last beat's final sample)."""
+        end = self._end_sample if end_sample is None else end_sample
+        out: list[AlarmEvent] = []
+        for kind in list(self._active):
+            self._end(out, kind, end, end)
+        self.reset()
+        return out

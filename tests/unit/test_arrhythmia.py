@@ -1,0 +1,127 @@
+"""The arrhythmia detector: ectopy, VT, SVT, AF, pauses and the noise alarm, from labelled beats."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+
+from models.rhythm import AlarmEvent, ArrhythmiaDetector, LabelledBeat
+from tests.stage_contract import check_stage_contract, split_points
+
+FS_HZ = 360.0
+CONTRACT = settings(derandomize=True, deadline=None, max_examples=25)
+
+
+def _beats(rr_s: list[float], labels: str, *, quality: float = 0.9) -> list[LabelledBeat]:
+    """Beats at the given RR intervals (the first at 1 s); each final at the next beat."""
+    assert len(labels) == len(rr_s) + 1
+    t = np.concatenate([[1.0], 1.0 + np.cumsum(rr_s)])
+    idx = [round(v * FS_HZ) for v in t]
+    finals = [*idx[1:], idx[-1] + round(FS_HZ)]
+    return [LabelledBeat(s, lab, quality, f) for s, lab, f in zip(idx, labels, finals, strict=True)]
+
+
+def _kinds(events: list[AlarmEvent]) -> list[tuple[str, str]]:
+    return [(e.kind, e.state) for e in events]
+
+
+def _run(beats: list[LabelledBeat], **kw: float) -> list[AlarmEvent]:
+    det = ArrhythmiaDetector(FS_HZ, **kw)  # type: ignore[arg-type]
+    return [*det.process(beats), *det.flush()]
+
+
+def test_vt_raised_at_the_third_fast_v_beat_and_ended_by_the_first_normal_beat() -> None:
+    labels = "N" * 10 + "V" * 8 + "N" * 10
+    rr = [0.8] * 10 + [0.35] * 8 + [0.8] * 9
+    beats = _beats(rr, labels)
+    events = _run(beats)
+    vt = [e for e in events if e.kind == "ventricular_tachycardia"]
+    assert [(e.state, e.priority) for e in vt] == [("raise", "high"), ("end", "high")]
+    assert vt[0].onset_sample == beats[10].sample_index
+    assert vt[0].sample_index == beats[12].final_sample  # known when the 3rd V is labelled
+    assert vt[1].end_sample == beats[18].sample_index
+    assert _kinds(events) == [
+        ("ventricular_tachycardia", "raise"),
+        ("ventricular_tachycardia", "end"),
+    ]
+
+
+def test_slow_run_couplet_and_single_v_beats() -> None:
+    labels = "NNNNN" + "VVV" + "NNNNN" + "VV" + "NNNNN" + "V" + "NNNNN"
+    rr = [0.8] * (len(labels) - 1)  # 75 bpm: a run, never VT
+    events = _run(_beats(rr, labels))
+    assert _kinds(events) == [
+        ("ventricular_run", "raise"),
+        ("ventricular_run", "end"),
+        ("couplet", "raise"),
+        ("couplet", "end"),
+    ]
+
+
+def test_bigeminy_and_trigeminy_raise_after_four_cycles_and_end_when_the_pattern_breaks() -> None:
+    labels = "NNNN" + "VN" * 6 + "NNNNNN" + "VNN" * 6 + "NNNNNN"
+    rr = [0.8] * (len(labels) - 1)
+    events = _run(_beats(rr, labels))
+    assert _kinds(events) == [
+        ("bigeminy", "raise"),
+        ("bigeminy", "end"),
+        ("trigeminy", "raise"),
+        ("trigeminy", "end"),
+    ]
+    big = [e for e in events if e.kind == "bigeminy"]
+    assert big[0].onset_sample == _beats(rr, labels)[4].sample_index  # the first V of the pattern
+
+
+def test_atrial_fibrillation_from_irregular_rr_and_not_from_sinus_arrhythmia() -> None:
+    rng = np.random.default_rng(3)
+    regular = list(0.8 + 0.04 * np.sin(np.arange(60) * 2 * np.pi / 5))  # respiratory variation
+    irregular = list(rng.uniform(0.35, 1.0, 120))
+    rr = regular + irregular + regular
+    events = _run(_beats(rr, "N" * (len(rr) + 1)))
+    assert _kinds(events) == [("atrial_fibrillation", "raise"), ("atrial_fibrillation", "end")]
+    onset = events[0].onset_sample
+    af_start = round((1.0 + sum(regular)) * FS_HZ)
+    assert abs(onset - af_start) < 20 * FS_HZ
+    assert _kinds(_run(_beats(regular * 3, "N" * (3 * len(regular) + 1)))) == []
+
+
+def test_svt_needs_an_abrupt_onset_and_a_gradual_sinus_tachycardia_is_not_svt() -> None:
+    rr = [0.8] * 12 + [0.33] * 12 + [0.8] * 6
+    events = _run(_beats(rr, "N" * (len(rr) + 1)))
+    assert _kinds(events) == [("svt", "raise"), ("svt", "end")]
+    assert events[0].priority == "medium"
+    ramp = list(np.linspace(0.8, 0.33, 40)) + [0.33] * 20
+    assert _kinds(_run(_beats(ramp, "N" * (len(ramp) + 1)))) == []
+
+
+def test_pause_is_an_event_and_a_long_gap_restarts_the_counters() -> None:
+    events = _run(_beats([0.8] * 5 + [3.0] + [0.8] * 5, "N" * 12))
+    assert _kinds(events) == [("pause", "raise"), ("pause", "end")]
+    # V V | gap | V V: no run across the gap (signal loss or lead off in between).
+    gap = _run(_beats([0.8] * 5 + [0.4, 6.0, 0.4] + [0.8] * 5, "NNNNNVVVVNNNNN"))
+    assert [k for k, _ in _kinds(gap)] == ["couplet", "couplet"]
+
+
+def test_noise_alarm_holds_back_arrhythmia_alarms() -> None:
+    labels = "N" * 10 + "V" * 8 + "N" * 10
+    rr = [0.8] * 10 + [0.35] * 8 + [0.8] * 9
+    noisy = _beats(rr, labels, quality=0.1)
+    events = _run(noisy)
+    assert ("noise", "raise") in _kinds(events)
+    assert all(k == "noise" for k, _ in _kinds(events))
+    clean_again = noisy[:5] + _beats(rr, labels)[5:]
+    assert _kinds(_run(clean_again))[0] == ("ventricular_tachycardia", "raise")
+
+
+def _mixed_rhythm() -> list[LabelledBeat]:
+    rng = np.random.default_rng(7)
+    labels = "N" * 20 + "V" * 6 + "NVNVNVNVNVN" + "N" * 5 + "VV" + "N" * 30 + "N" * 61
+    rr = [0.8] * 20 + [0.35] * 6 + [0.8] * 18 + [0.8] * 30 + list(rng.uniform(0.35, 1.0, 60))
+    return _beats(rr, labels[: len(rr) + 1])
+
+
+@CONTRACT
+@given(splits=split_points(len(_mixed_rhythm())))
+def test_arrhythmia_detector_stage_contract(splits: list[int]) -> None:
+    beats = _mixed_rhythm()
+    check_stage_contract(lambda: ArrhythmiaDetector(FS_HZ), beats, splits)  # type: ignore[arg-type]
