@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench bench-spine bench-qrs bench-beats bench-api api system-deps clean
+.PHONY: demo test lint format bench bench-spine bench-qrs bench-beats bench-api bench-load api system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -34,7 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-qrs bench-beats bench-spine bench-api  ## every benchmark (minutes, not a test)
+bench: bench-qrs bench-beats bench-spine bench-api bench-load  ## every benchmark (minutes, not a test)
 
 $(VENV)/.bench-stamp: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
@@ -49,6 +49,10 @@ bench-beats: $(STAMP)
 
 bench-spine: $(STAMP) system-deps
 	$(BIN)/python benchmarks/bench_spine.py --patients 200 --speed 1 --duration 300
+
+bench-load: $(STAMP) system-deps  ## capacity search with the compute limit, then a worker kill
+	$(BIN)/cardiowatch loadtest --find-capacity --patients 50 --duration 60 --alarm-patients 0 --json out/capacity.json
+	$(BIN)/cardiowatch loadtest --patients 100 --duration 90 --workers 2 --kill-worker-at 40 --json out/kill.json --png out/kill.png
 
 bench-api: $(STAMP) system-deps  ## XADD -> SSE latency, 1 and 200 subscribers on one API process
 	$(BIN)/python benchmarks/bench_api.py --subscribers 1 --alerts 300

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from rich.progress import Progress
 
+from cardiowatch.metrics import SimulatorMetrics
 from cardiowatch.settings import Settings
 
 DEMO_RECORDS = ("100", "119", "200", "208", "210", "233")
@@ -93,6 +94,23 @@ def _simulate_argv(
     return argv
 
 
+def _simulator_metrics(settings: Settings) -> SimulatorMetrics | None:
+    """Serve the simulator's /metrics when ``CARDIOWATCH_SIMULATOR_METRICS_PORT`` >= 0."""
+    if settings.simulator_metrics_port < 0:
+        return None
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from cardiowatch.services import free_port
+
+    registry = CollectorRegistry()
+    port = settings.simulator_metrics_port or free_port(settings.metrics_host)
+    start_http_server(port, addr=settings.metrics_host, registry=registry)
+    logging.getLogger(__name__).warning(
+        "simulator metrics on http://%s:%d/metrics", settings.metrics_host, port
+    )
+    return SimulatorMetrics(registry)
+
+
 @main.command()
 @_simulate_options
 @click.option(
@@ -137,13 +155,21 @@ def simulate(
             events=events, loop=loop, seed=seed, default_records=DEMO_RECORDS,
         )  # fmt: skip
 
+    metrics = _simulator_metrics(settings)
+
     async def go() -> None:
         stop = asyncio.Event()
         loop_ = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop_.add_signal_handler(sig, stop.set)
         stats = await run_replay(
-            settings, vps, speed=speed, duration_s=duration_s, stop=stop, kind=kind
+            settings,
+            vps,
+            speed=speed,
+            duration_s=duration_s,
+            stop=stop,
+            kind=kind,
+            metrics=metrics,
         )
         click.echo(f"sent {stats.chunks_sent} chunks in {stats.elapsed_s:.1f} s")
 
@@ -588,3 +614,113 @@ def _add_api_commands() -> None:
 
 
 _add_api_commands()
+
+
+@main.command()
+@click.option("--patients", type=int, default=100, help="Virtual patients (MIT-BIH replays).")
+@click.option(
+    "--duration", "duration_s", type=float, default=60.0, help="Seconds of signal per patient."
+)
+@click.option("--speed", type=float, default=1.0, help="1 = real time.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    help="Worker processes to start (0 = use the workers already running).",
+)
+@click.option(
+    "--warmup",
+    "warmup_s",
+    type=float,
+    default=10.0,
+    help="Seconds not counted in latency and lag (consumer-group join).",
+)
+@click.option(
+    "--kill-worker-at",
+    "kill_at_s",
+    type=float,
+    default=None,
+    help="SIGKILL one worker this many seconds in (needs --workers >= 2); "
+    "reports the recovery time and checks that nothing was lost.",
+)
+@click.option(
+    "--verify/--no-verify",
+    default=None,
+    help="Compare every patient's beats and alerts with the offline twin "
+    "(default: on with --kill-worker-at).",
+)
+@click.option(
+    "--alarm-patients",
+    type=int,
+    default=None,
+    help="How many of the patients are synthetic, with an asystole and a tachycardia "
+    "(default: 1 in 20, at most 10).",
+)
+@click.option(
+    "--find-capacity",
+    is_flag=True,
+    help="Search the largest --patients with bounded lag and p99 < 1 s.",
+)
+@click.option(
+    "--compute-limit/--no-compute-limit",
+    default=None,
+    help="Also time the stage code in a tight loop, no broker (default: with --find-capacity).",
+)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
+@click.option("--png", "png_out", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--wait-for-group/--no-wait-for-group",
+    default=True,
+    help="Start the load once the workers' consumer group has settled (default).",
+)
+@click.option(
+    "--log-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the logs of the workers (and embedded services) here.",
+)
+def loadtest(
+    patients: int, duration_s: float, speed: float, workers: int, warmup_s: float,
+    kill_at_s: float | None, verify: bool | None, alarm_patients: int | None, find_capacity: bool,
+    compute_limit: bool | None, json_out: Path | None, png_out: Path | None,
+    wait_for_group: bool, log_dir: Path | None,
+) -> None:  # fmt: skip
+    """Replay N patients against the stack and report throughput, lag, latency, CPU, alerts.
+
+    Uses CARDIOWATCH_KAFKA_URL / CARDIOWATCH_REDIS_URL when set, else starts an embedded
+    broker and Redis for the run. Results: a summary on stdout, --json (everything, with the
+    per-second timeline) and --png (throughput, lag, p99 and CPU over time).
+    """
+    from cardiowatch import loadtest as lt
+
+    settings = _settings()
+    if patients < 1 or duration_s <= 0 or speed <= 0 or workers < 0:
+        raise click.BadParameter("--patients >= 1, --duration > 0, --speed > 0, --workers >= 0")
+    config = lt.LoadtestConfig(
+        patients=patients, duration_s=duration_s, speed=speed, workers=workers,
+        warmup_s=warmup_s, kill_worker_at_s=kill_at_s,
+        verify=verify if verify is not None else kill_at_s is not None,
+        alarm_patients=alarm_patients, wait_for_group=wait_for_group,
+    )  # fmt: skip
+    report: dict[str, object] = {}
+    if compute_limit or (compute_limit is None and find_capacity):
+        click.echo("timing the stage code in a tight loop (no broker)...", err=True)
+        report["compute_limit"] = lt.compute_limit(settings, config.records)
+    if find_capacity:
+        report["capacity"] = lt.find_capacity(
+            settings, config, start=patients, log=lambda s: click.echo(s, err=True)
+        )
+    else:
+        try:
+            with lt.LiveView() as view:
+                result = lt.run_loadtest(settings, config, on_sample=view.update, log_dir=log_dir)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+        report |= result
+        if png_out is not None:
+            lt.write_png(result, png_out)
+    summary = {k: v for k, v in report.items() if k != "timeline"}
+    click.echo(json.dumps(summary, indent=2))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2))

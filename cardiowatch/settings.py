@@ -70,6 +70,12 @@ class Settings:
     mains_hz: float = _setting(60.0, "Power-line frequency removed by the notch filter (50 or 60).")
     metrics_port: int = _setting(9464, "Port of the worker's Prometheus /metrics; 0 = any free.")
     metrics_host: str = _setting("127.0.0.1", "Address /metrics listens on.")
+    metrics_max_patients: int = _setting(
+        200, "Patients per worker that get per-patient gauges (the patient dashboard); a cap."
+    )
+    simulator_metrics_port: int = _setting(
+        -1, "Port of the simulator's Prometheus /metrics; 0 = any free, -1 = not served."
+    )
     session_timeout_s: float = _setting(6.0, "Consumer-group session timeout in seconds.")
     worker_data_dir: str = _setting(
         str(Path.home() / ".cache" / "cardiowatch" / "worker"), "Faust's local data directory."

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cardiowatch.metrics import SimulatorMetrics
 from cardiowatch.settings import Settings
 from simulators.replay import ReplayStats, VirtualPatient, replay
 from simulators.sources import WfdbRecord, WfdbSource
@@ -72,6 +73,7 @@ async def run_replay(
     stop: asyncio.Event | None = None,
     on_round: Callable[[ReplayStats], None] | None = None,
     kind: str = "ecg",
+    metrics: SimulatorMetrics | None = None,
 ) -> ReplayStats:
     """Replay ``patients`` into ``settings.topic_ecg`` (and annotations) on the broker.
 
@@ -98,6 +100,7 @@ async def run_replay(
             duration_s=duration_s,
             stop=stop,
             on_round=on_round,
+            metrics=metrics,
         )
         await producer.flush()
     finally:

@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aiokafka.errors import KafkaError
+
+from cardiowatch.metrics import SimulatorMetrics
 from cardiowatch.schemas import AnnotationBatch, AnnotationRecord, SampleChunk
 from simulators.sources import ChunkSource
 
@@ -42,6 +45,7 @@ class ReplayStats:
     bytes_sent: int = 0
     started_monotonic_s: float = field(default_factory=time.monotonic)
     late_chunks: int = 0
+    errors: int = 0
 
     @property
     def elapsed_s(self) -> float:
@@ -103,14 +107,19 @@ async def replay(
     duration_s: float | None = None,
     stop: asyncio.Event | None = None,
     on_round: Callable[[ReplayStats], None] | None = None,
+    metrics: SimulatorMetrics | None = None,
 ) -> ReplayStats:
     """Send every patient's chunks until sources end, ``duration_s`` of signal, or ``stop``.
 
     ``duration_s`` counts signal time (not wall time), so ``speed`` only changes how fast it goes.
+    A chunk the broker refuses is counted (``cardiowatch_simulator_errors_total``), logged and
+    skipped; the worker sees a gap there and restarts the patient's monitor.
     """
     stats = ReplayStats()
     if not patients:
         return stats
+    if metrics is not None:
+        metrics.patients.set(len(patients))
     fs_hz = patients[0].source.info.fs_hz
     chunk_samples = max(1, round(chunk_s * fs_hz))
     period_s = chunk_samples / fs_hz / speed if speed > 0 else 0.0
@@ -135,12 +144,23 @@ async def replay(
             chunk, annotations = made
             key = patient.patient_id.encode()
             payload = chunk.encode()
-            await producer.send(topic, value=payload, key=key)
-            if annotation_topic is not None and annotations.annotations:
-                await producer.send(annotation_topic, value=annotations.encode(), key=key)
+            try:
+                await producer.send(topic, value=payload, key=key)
+                if annotation_topic is not None and annotations.annotations:
+                    await producer.send(annotation_topic, value=annotations.encode(), key=key)
+            except (KafkaError, OSError) as exc:
+                stats.errors += 1
+                if metrics is not None:
+                    metrics.errors.labels(reason="send").inc()
+                log.warning("chunk not sent (%s)", type(exc).__name__)
+                continue
             stats.chunks_sent += 1
             stats.samples_sent += chunk.n_samples
             stats.bytes_sent += len(payload)
+            if metrics is not None:
+                metrics.chunks.inc()
+                metrics.samples.inc(chunk.n_samples)
+                metrics.bytes.inc(len(payload))
         k += 1
         if on_round is not None:
             on_round(stats)
@@ -155,6 +175,8 @@ async def replay(
                         await asyncio.wait_for(stop.wait(), timeout=delay)
             else:
                 stats.late_chunks += 1
+                if metrics is not None:
+                    metrics.late_rounds.inc()
         else:
             await asyncio.sleep(0)
     return stats

@@ -24,7 +24,8 @@ from cardiowatch.settings import Settings
 from streams.faust_compat import apply_fixes, keep_queued_on_resume, set_fetch_max_wait
 from streams.gap_repair import ChunkRefetcher
 from streams.limits import LimitsCache
-from streams.model_registry import ModelCache
+from streams.model_registry import BEATS, ModelCache
+from streams.ops import LagTracker, MetricsSensor
 from streams.processor import ChunkOutputs, PatientState, process_chunk, skipped_over
 from streams.redis_sink import RedisSink
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 TANSU_FETCH_MAX_WAIT_MS = 50
 #: How often the latest vitals of every patient are written to Redis.
 VITALS_FLUSH_INTERVAL_S = 0.25
+#: How often the consumer lag per partition is exported.
+LAG_INTERVAL_S = 1.0
 
 
 def faust_config(settings: Settings) -> dict[str, Any]:
@@ -90,6 +93,7 @@ class EcgHandler:
             settings.kafka_url, max_fetch_bytes=max(settings.max_chunk_bytes * 4, 4_194_304)
         )
         self._cache: dict[bytes, tuple[bytes, PatientState]] = {}
+        self.lag = LagTracker(settings.topic_ecg, metrics)
 
     async def handle(
         self, key: bytes | None, value: bytes, topic: str, partition: int, offset: int
@@ -130,7 +134,7 @@ class EcgHandler:
         try:
             records = await self.refetcher.fetch(topic, partition, start, offset, key)
         except (KafkaError, OSError, TimeoutError) as exc:
-            self.metrics.broker_errors.inc()
+            self.metrics.broker_errors.labels(operation="refetch").inc()
             log.warning("re-reading skipped offsets failed (%s)", type(exc).__name__)
             return
         repaired = 0
@@ -171,6 +175,7 @@ class EcgHandler:
         table_key = chunk.patient_id.encode()
         state = self.load_state(table_key)
         classifier = await self.models.ensure()
+        m.set_model_version(BEATS, None if classifier is None else classifier.version)
         limits = None if self.limits is None else await self.limits.get(chunk.patient_id)
         try:
             result = process_chunk(
@@ -218,6 +223,11 @@ class EcgHandler:
             # (outputs and changelog) before it commits the source offset.
             self.store_state(table_key, result.state)
             m.patients.set(len(self.table))
+            vitals = result.outputs.vitals
+            m.patient.update(
+                chunk.patient_id, time_unix_s=time.time(),
+                heart_rate_bpm=vitals.heart_rate_bpm, n_alarms=len(vitals.active_alarms),
+            )  # fmt: skip
         t3 = time.perf_counter()
         m.stage_seconds.labels(stage="publish").observe(t3 - t2)
         if chunk.sent_unix_s > 0:
@@ -264,7 +274,7 @@ class EcgHandler:
             try:
                 await self.sink.write_alerts(outputs.alerts)
             except (RedisError, OSError) as exc:
-                self.metrics.redis_errors.inc()
+                self.metrics.redis_errors.labels(operation="alerts").inc()
                 log.warning("redis alert write failed (%s)", type(exc).__name__)
 
     async def flush_vitals(self) -> None:
@@ -272,7 +282,7 @@ class EcgHandler:
         try:
             await self.sink.flush_vitals()
         except (RedisError, OSError) as exc:
-            self.metrics.redis_errors.inc()
+            self.metrics.redis_errors.labels(operation="vitals").inc()
             log.warning("redis vitals write failed (%s)", type(exc).__name__)
 
     async def dead_letter(
@@ -329,7 +339,11 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         key_type=bytes,
         value_type=bytes,
     )
-    metrics = WorkerMetrics(registry if registry is not None else CollectorRegistry())
+    metrics = WorkerMetrics(
+        registry if registry is not None else CollectorRegistry(),
+        max_patients=settings.metrics_max_patients,
+    )
+    app.sensors.add(MetricsSensor(metrics))
     redis = Redis.from_url(settings.redis_url)
     sink = RedisSink(
         redis,
@@ -346,12 +360,18 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         async for event in stream.events():
             msg = event.message
             await handler.handle(event.key, event.value, msg.topic, msg.partition, msg.offset)
+            handler.lag.processed(msg.partition, msg.offset)
 
     _add_pcg_agent(app, settings, topics, sink, metrics, models, raw)
 
     @app.timer(interval=VITALS_FLUSH_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def flush_vitals() -> None:
         await handler.flush_vitals()
+
+    @app.timer(interval=LAG_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def export_lag() -> None:
+        metrics.rebalancing.set(1 if app.rebalancing else 0)
+        handler.lag.export(app.consumer)
 
     @app.task  # type: ignore[untyped-decorator]
     async def watch_models() -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
@@ -22,14 +23,21 @@ from cardiowatch.api.delivery import WebhookDelivery
 from cardiowatch.api.deps import ApiState
 from cardiowatch.api.hub import AlertHub
 from cardiowatch.api.keys import Keys
+from cardiowatch.api.metrics import MetricsMiddleware
 from cardiowatch.api.waveform import WaveformFeed
+from cardiowatch.metrics import ApiMetrics
 from cardiowatch.settings import Settings
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(str(resources.files("cardiowatch.api") / "static"))
 
 
-def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    webhooks_enabled: bool = True,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
     """The API for ``settings`` (which must name a Redis URL).
 
     Parameters
@@ -38,9 +46,12 @@ def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
         Redis URL, key prefix, alert stream, topics and the ``api_*`` settings.
     webhooks_enabled
         Whether this process runs the webhook delivery task (one consumer-group member).
+    registry
+        Where the API's metrics live (served on ``/metrics``); a fresh one by default.
     """
     if not settings.redis_url:
         raise ValueError("the API needs CARDIOWATCH_REDIS_URL")
+    metrics = ApiMetrics(registry if registry is not None else CollectorRegistry())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +65,7 @@ def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
         feed = WaveformFeed(settings)
         delivery = WebhookDelivery(settings, redis, keys, tokens) if webhooks_enabled else None
         app.state.api = ApiState(settings, keys, redis, tokens, hub, feed)
+        metrics.sse_subscribers.set_function(lambda: float(hub.subscriber_count))
         await hub.start()
         if delivery is not None:
             await delivery.start()
@@ -79,6 +91,7 @@ def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
     @app.exception_handler(RedisError)
     async def redis_unavailable(request: Request, exc: RedisError) -> JSONResponse:
         log.warning("Redis error answered with 503 (%s)", type(exc).__name__)
+        metrics.redis_errors.inc()
         return JSONResponse({"detail": "service unavailable"}, status_code=503)
 
     @app.get("/healthz", tags=["meta"], summary="Liveness")
@@ -86,9 +99,15 @@ def create_app(settings: Settings, *, webhooks_enabled: bool = True) -> FastAPI:
         """``{"status": "ok"}`` while the process serves requests (no token needed)."""
         return {"status": "ok"}
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus exposition of this process's metrics (no patient ids in any label)."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

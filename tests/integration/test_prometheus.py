@@ -91,18 +91,31 @@ def test_prometheus_scrapes_the_worker_and_a_rule_fires(services: Settings, tmp_
             samples = float(result[0]["value"][1]) if result else 0.0
             alerts = query(base, "/api/v1/alerts")["alerts"]
             firing = [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"]
-            if samples >= 20 * 360 and "CardiowatchDeadLetters" in firing:
+            wanted = {"CardiowatchDeadLetters", "CardiowatchPatientNoData"}
+            if samples >= 20 * 360 and wanted <= set(firing):
                 break
             time.sleep(1.0)
         assert samples >= 20 * 360, samples
         assert "CardiowatchDeadLetters" in firing, firing
+        # The patient's chunks stopped when the replay ended: its no-data rule fires (> 30 s).
+        nodata = [a for a in query(base, "/api/v1/alerts")["alerts"]
+                  if a["labels"]["alertname"] == "CardiowatchPatientNoData"]  # fmt: skip
+        assert [a["labels"]["patient"] for a in nodata] == ["p00300"], nodata
         assert "CardiowatchWorkerDown" not in firing
         up = query(base, "/api/v1/query", query='up{job="cardiowatch-worker"}')["result"]
         assert up[0]["value"][1] == "1"
         for series in ("cardiowatch_chunks_total", "cardiowatch_beats_total",
                        "cardiowatch_end_to_end_latency_seconds_bucket",
-                       "cardiowatch_stage_duration_seconds_bucket"):  # fmt: skip
+                       "cardiowatch_stage_duration_seconds_bucket",
+                       "cardiowatch_consumer_lag_messages", "cardiowatch_broker_errors_total",
+                       "cardiowatch_redis_errors_total", "cardiowatch_rebalances_total",
+                       "cardiowatch_patient_heart_rate_bpm"):  # fmt: skip
             assert query(base, "/api/v1/series", **{"match[]": series}), series
+        lag = query(base, "/api/v1/query", query="max(cardiowatch_consumer_lag_messages)")
+        assert float(lag["result"][0]["value"][1]) == 0.0  # everything sent was processed
+        [model] = query(base, "/api/v1/query", query="cardiowatch_model_info == 1")["result"]
+        assert model["metric"]["model"] == "beats"
+        assert model["metric"]["version"].startswith("sha256:")
     finally:
         prom.terminate()
         prom.wait(timeout=20)

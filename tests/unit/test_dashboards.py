@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
+
+from cardiowatch.metrics import ApiMetrics, SimulatorMetrics, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
@@ -35,7 +39,7 @@ def test_prometheus_config_and_rules() -> None:
     )
     assert "SUCCESS" in out
     out = run(tool("promtool"), "check", "rules", str(DASHBOARDS / "prometheus" / "rules.yml"))
-    assert "SUCCESS: 8 rules found" in out
+    assert "SUCCESS: 10 rules found" in out
 
 
 def dashboards() -> list[dict[str, object]]:
@@ -64,6 +68,39 @@ def test_dashboards_have_fixed_uids_and_reference_the_datasource_by_uid() -> Non
             assert p["datasource"] == {"type": "prometheus", "uid": DATASOURCE_UID}
             assert p["targets"], p["title"]
             assert {"x", "y", "w", "h"} <= set(p["gridPos"])
+
+
+def test_patient_dashboard_is_templated_on_the_patient() -> None:
+    [board] = [b for b in dashboards() if b["uid"] == "cardiowatch-patient"]
+    [variable] = board["templating"]["list"]  # type: ignore[index]
+    assert variable["name"] == "patient"
+    assert variable["datasource"] == {"type": "prometheus", "uid": DATASOURCE_UID}
+    assert "label_values(" in variable["definition"]
+    per_patient = [
+        p
+        for p in board["panels"]  # type: ignore[attr-defined]
+        if all('patient="$patient"' in t["expr"] for t in p["targets"])
+    ]
+    assert len(per_patient) >= 6
+
+
+def test_every_metric_named_in_rules_and_dashboards_exists() -> None:
+    """A renamed metric must not leave a rule or a panel silently empty."""
+    registry = CollectorRegistry()
+    WorkerMetrics(registry)
+    SimulatorMetrics(registry)
+    ApiMetrics(registry)
+    known = {s.name for metric in registry.collect() for s in metric.samples}
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+    known |= {
+        metric.name + suffix for metric in registry.collect()
+        for suffix in ("", *suffixes.get(metric.type, ()))
+    }  # fmt: skip
+    texts = [(DASHBOARDS / "prometheus" / "rules.yml").read_text()]
+    texts += [p.read_text() for p in (DASHBOARDS / "grafana" / "dashboards").glob("*.json")]
+    used = {name for text in texts for name in re.findall(r"\bcardiowatch_[a-z_]+", text)}
+    assert used, "no metric found"
+    assert used <= known, sorted(used - known)
 
 
 def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
@@ -95,6 +132,7 @@ def test_docker_compose_config_is_valid_and_has_no_default_passwords() -> None:
         "grafana",
         "worker",
         "simulator",
+        "api",
     ):
         assert f"  {service}:" in out, service
     bare = {

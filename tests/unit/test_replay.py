@@ -6,7 +6,10 @@ import asyncio
 import time
 
 import numpy as np
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import CollectorRegistry
 
+from cardiowatch.metrics import SimulatorMetrics
 from cardiowatch.schemas import AnnotationBatch, SampleChunk
 from simulators.replay import VirtualPatient, replay
 from simulators.sources import WfdbRecord, WfdbSource
@@ -67,3 +70,32 @@ def test_pacing_follows_an_absolute_schedule() -> None:
     assert len(rounds) == 12
     elapsed = rounds[-1] - rounds[0]
     assert 0.5 < elapsed < 0.75, elapsed  # 11 periods of 50 ms, no accumulated drift
+
+
+class RefusingSender(Recorder):
+    """Refuses every third chunk the way aiokafka does when the broker is away."""
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> object:
+        if topic == "ecg" and len(self.sent) % 3 == 2:
+            self.sent.append((time.monotonic(), "refused", key, value))
+            raise KafkaConnectionError("broker away")
+        return await super().send(topic, value, key)
+
+
+def test_replay_counts_what_it_sends_and_goes_on_after_a_refused_send() -> None:
+    registry = CollectorRegistry()
+    metrics = SimulatorMetrics(registry)
+    sender = RefusingSender()
+    patients = [VirtualPatient("p00000", WfdbSource(tiny_record()))]
+    stats = asyncio.run(
+        replay(sender, patients, topic="ecg", annotation_topic=None, chunk_s=1.0, speed=0,
+               metrics=metrics)
+    )  # fmt: skip
+    assert stats.chunks_sent == 7
+    assert stats.errors == 3
+    assert registry.get_sample_value("cardiowatch_simulator_chunks_total") == 7
+    assert registry.get_sample_value("cardiowatch_simulator_samples_total") == 700
+    assert registry.get_sample_value("cardiowatch_simulator_errors_total", {"reason": "send"}) == 3
+    assert registry.get_sample_value("cardiowatch_simulator_patients") == 1
+    sent_seqs = [SampleChunk.decode(v).seq for _, t, _, v in sender.sent if t == "ecg"]
+    assert sent_seqs == [0, 1, 3, 4, 6, 7, 9]
