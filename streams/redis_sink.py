@@ -9,6 +9,12 @@ Keys (``prefix`` defaults to ``cw:``):
 * ``{prefix}alerts``: a stream with one entry per alert lifecycle event, de-duplicated by
   ``(id, state, sample_index)`` through a ``{prefix}alert-seen:...`` key (kept 7 days), so a
   redelivered chunk never adds an alert twice.
+* ``{prefix}shown:{patient_id}``: hash alert id -> ``{"event_id", "alert"}`` (the latest event)
+  of the alarms a monitor shows now (IEC 60601-1-8): every open episode, and a *latching*
+  episode (``evidence.latching``: VT, ventricular run, asystole, pause) after its end until it
+  is acknowledged. A non-latching episode leaves the hash when it ends; a latching one when it
+  has ended and is acknowledged (here if the acknowledgement came first, or by the API's
+  acknowledgement). Written in the same script as the stream entry, so only new events count.
 """
 
 from __future__ import annotations
@@ -21,10 +27,30 @@ from cardiowatch.schemas import Alert, Vitals
 
 _SEEN_TTL_S = 7 * 24 * 3600
 
-# KEYS[1] = seen key, KEYS[2] = stream; ARGV = ttl, maxlen, then field/value pairs.
+
+def shown_key(prefix: str, patient_id: str) -> str:
+    """Hash of a patient's alarms shown now: open episodes and unacknowledged latched ones."""
+    return f"{prefix}shown:{patient_id}"
+
+
+def ack_key(prefix: str, alert_id: str) -> str:
+    """The acknowledgement of an alert episode (written by the API)."""
+    return f"{prefix}api:ack:{alert_id}"
+
+
+# KEYS[1] = seen key, KEYS[2] = stream, KEYS[3] = shown hash, KEYS[4] = ack key;
+# ARGV = ttl, maxlen, alert id, state, latching ('1'/'0'), alert JSON, then the stream's
+# field/value pairs.
 _ADD_ALERT_ONCE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+  local event_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 7))
+  if ARGV[4] == 'end' and (ARGV[5] == '0' or redis.call('EXISTS', KEYS[4]) == 1) then
+    redis.call('HDEL', KEYS[3], ARGV[3])
+  else
+    local shown = '{"event_id":"' .. event_id .. '","alert":' .. ARGV[6] .. '}'
+    redis.call('HSET', KEYS[3], ARGV[3], shown)
+  end
+  return event_id
 end
 return false
 """
@@ -65,6 +91,10 @@ class RedisSink:
         """Key of a patient's vitals hash."""
         return f"{self.prefix}vitals:{patient_id}"
 
+    def shown_key(self, patient_id: str) -> str:
+        """Key of the hash of a patient's alarms shown now (open or latched)."""
+        return shown_key(self.prefix, patient_id)
+
     def queue_vitals(self, vitals: Vitals) -> None:
         """Remember ``vitals`` for the next :meth:`flush_vitals` (newest per patient wins)."""
         self._pending_vitals[vitals.patient_id] = vitals
@@ -100,16 +130,21 @@ class RedisSink:
         pipe = self.redis.pipeline(transaction=False)
         for alert in alerts:
             seen = f"{self.prefix}alert-seen:{alert.id}:{alert.state}:{alert.sample_index}"
+            body = alert.encode()
+            latching = "1" if alert.evidence.get("latching") else "0"
             await self._add_alert(
-                keys=[seen, self.alerts_stream],
+                keys=[
+                    seen, self.alerts_stream, self.shown_key(alert.patient_id),
+                    ack_key(self.prefix, alert.id),
+                ],
                 args=[
-                    _SEEN_TTL_S, self.alerts_maxlen,
+                    _SEEN_TTL_S, self.alerts_maxlen, alert.id, alert.state, latching, body,
                     "id", alert.id,
                     "patient_id", alert.patient_id,
                     "alarm_type", alert.alarm_type,
                     "state", alert.state,
                     "priority", alert.priority,
-                    "json", alert.encode(),
+                    "json", body,
                 ],
                 client=pipe,
             )  # fmt: skip

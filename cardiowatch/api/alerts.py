@@ -23,8 +23,16 @@ from cardiowatch.api import streamids
 from cardiowatch.api.auth import not_found
 from cardiowatch.api.deps import CurrentToken, State
 from cardiowatch.api.hub import StreamEntry
-from cardiowatch.api.models import AckOut, AckPage, AlertEvent, AlertOut, AlertPage
-from cardiowatch.api.patients import PATIENT_ID_PATTERN
+from cardiowatch.api.models import (
+    AckOut,
+    AckPage,
+    AlertEvent,
+    AlertOut,
+    AlertPage,
+    ShownAlarm,
+    ShownAlarms,
+)
+from cardiowatch.api.patients import PATIENT_ID_PATTERN, PatientId
 from cardiowatch.schemas import Alert, SchemaError
 
 log = logging.getLogger(__name__)
@@ -175,7 +183,54 @@ async def acknowledge(state: State, token: CurrentToken, event_id: EventId) -> A
             body,
         ],
     )
+    await _clear_latched(state, alert.patient_id, alert.id)
     return AckOut.model_validate_json(kept)
+
+
+async def _clear_latched(state: State, patient_id: str, alert_id: str) -> None:
+    """An acknowledged latching alarm whose condition has ended is no longer shown."""
+    key = state.keys.shown(patient_id)
+    raw = await state.redis.hget(key, alert_id)
+    if raw is not None and json.loads(raw)["alert"]["state"] == "end":
+        await state.redis.hdel(key, alert_id)
+
+
+@router.get(
+    "/patients/{patient_id}/alarms",
+    response_model=ShownAlarms,
+    responses={404: {"description": "No such patient, or not in the token's scope."}},
+    summary="The alarms a monitor shows now for one patient",
+)
+async def shown_alarms(state: State, token: CurrentToken, patient_id: PatientId) -> ShownAlarms:
+    """Open alarm episodes, and latching ones that ended but are not acknowledged yet.
+
+    Each item is the episode's latest event; ``latched`` marks an ended latching alarm (VT,
+    ventricular run, asystole, pause) that stays shown until someone acknowledges it
+    (IEC 60601-1-8). Highest priority first, then newest.
+    """
+    token.require("read")
+    scope = await state.tokens.scope(token)
+    exists = bool(await state.redis.sismember(state.keys.patients, patient_id))
+    if not (exists and patient_id in scope):
+        raise not_found()
+    raw = await state.redis.hgetall(state.keys.shown(patient_id))
+    items: list[ShownAlarm] = []
+    for value in raw.values():
+        stored = json.loads(value)
+        try:
+            alert = AlertOut.of(Alert.decode(json.dumps(stored["alert"]).encode()))
+        except SchemaError as exc:
+            log.warning("unreadable shown alarm (%s)", exc.reason)
+            continue
+        items.append(
+            ShownAlarm(event_id=stored["event_id"], alert=alert, latched=alert.state == "end")
+        )
+    acks = await _acks(state, {i.alert.id for i in items})
+    for item in items:
+        item.ack = acks.get(item.alert.id)
+    rank = {"high": 0, "medium": 1, "low": 2}
+    items.sort(key=lambda i: (rank.get(i.alert.priority, 3), -i.alert.sample_index))
+    return ShownAlarms(items=items)
 
 
 @router.get("/acks", response_model=AckPage, summary="Acknowledgements, newest first")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cardiowatch.settings import Settings
+from streams.redis_sink import ack_key, shown_key
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,11 @@ class Keys:
 
     def ack(self, alert_id: str) -> str:
         """The acknowledgement of an alert episode (JSON string)."""
-        return f"{self.prefix}api:ack:{alert_id}"
+        return ack_key(self.prefix, alert_id)
+
+    def shown(self, patient_id: str) -> str:
+        """Hash of a patient's alarms shown now (written by the worker's sink)."""
+        return shown_key(self.prefix, patient_id)
 
     @property
     def acks(self) -> str:

@@ -83,6 +83,20 @@ class AlertEvent(BaseModel):
     ack: AckOut | None = None
 
 
+class ShownAlarm(AlertEvent):
+    """An alarm shown now: an open episode or a latched one (ended, not yet acknowledged)."""
+
+    latched: bool = Field(
+        description="The episode has ended but is latching and stays until acknowledged."
+    )
+
+
+class ShownAlarms(BaseModel):
+    """The alarms a monitor shows now for one patient, highest priority first."""
+
+    items: list[ShownAlarm]
+
+
 class AlertPage(BaseModel):
     """A page of alert history, newest first."""
 

@@ -55,8 +55,12 @@ def _operations() -> list[str]:
 
 def test_every_endpoint_is_described() -> None:
     labels = set(_operations())
-    assert {"GET /api/v1/alerts/stream", "POST /api/v1/alerts/{event_id}/ack"} <= labels
-    assert len(labels) == 11
+    assert {
+        "GET /api/v1/alerts/stream",
+        "POST /api/v1/alerts/{event_id}/ack",
+        "GET /api/v1/patients/{patient_id}/alarms",
+    } <= labels
+    assert len(labels) == 12
 
 
 @pytest.mark.parametrize("label", _operations())
