@@ -46,10 +46,10 @@ MATCH_S = 0.06
 #: inner folds that leave the outer database out of training and testing). The PASCAL 5-fold CV
 #: uses the ``pascal`` fold's candidate, chosen without PASCAL.
 FOLD_VARIANTS: dict[str, str] = {
-    "training-b": "running",
+    "training-b": "running-big",
     "training-c": "running",
-    "training-d": "running",
-    "pascal": "base",
+    "training-d": "running-big",
+    "pascal": "running-balanced-big",
 }
 
 
