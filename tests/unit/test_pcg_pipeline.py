@@ -270,7 +270,8 @@ def test_a_missing_or_broken_pcg_model_leaves_the_worker_without_it(tmp_path: Pa
     assert load_pcg_classifier(str(broken)) is None
     committed = load_pcg_classifier(str(Path(__file__).parents[2] / "models/artifacts/pcg.cwm"))
     assert committed is not None
-    assert committed.version == "sha256:2eb7a78cb76baf11"
+    assert committed.version == "sha256:0d01d15265c5c264"
+    assert committed.spec.norm == "running"
 
 
 def test_training_is_seeded_and_database_balancing_changes_the_fit() -> None:
