@@ -444,14 +444,13 @@ def evaluate_pcg(
 ) -> None:
     """Leave-one-database-out heart-sound scores, PASCAL murmur/artifact, S1/S2 timing."""
     from cardiowatch.evaluate_pcg import markdown, plot_confusion, run_evaluation
-    from models.pcg import TrainConfig
 
     settings = _settings()
     with Progress() as progress:
         task = progress.add_task("trainings (4 held-out databases, 5 PASCAL folds)", total=9)
         result = run_evaluation(
             Path(settings.data_dir), Path(settings.cache_dir),
-            config=TrainConfig(threads=threads), progress=progress,
+            threads=threads, progress=progress,
             on_fold=lambda _: progress.advance(task),
         )  # fmt: skip
     text = markdown(result)
@@ -566,15 +565,15 @@ def train_beats(
 @click.option("--threads", type=int, default=1, help="torch CPU threads.")
 def train_pcg(out: Path | None, seed: int, threads: int) -> None:
     """Train the heart-sound window classifier on PhysioNet 2016 b, c, d and PASCAL."""
-    from cardiowatch.train_pcg import run_training
-    from models.pcg import TrainConfig
+    from cardiowatch.train_pcg import candidate, run_training
 
     settings = _settings()
     target = out or Path(settings.pcg_model)
+    spec, config = candidate(seed=seed, threads=threads)
     with Progress() as progress:
         result = run_training(
             Path(settings.data_dir), Path(settings.cache_dir), target,
-            config=TrainConfig(seed=seed, threads=threads), progress=progress,
+            config=config, spec=spec, progress=progress,
         )  # fmt: skip
     click.echo(json.dumps(result, indent=1))
 

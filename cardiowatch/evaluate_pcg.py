@@ -10,14 +10,16 @@
 * S1/S2 timing against ``set_a_timing.csv`` (F1 within 60 ms, one-to-one, detections counted
   between the first and last reference sound of each file +- 60 ms; no model involved).
 
-Training settings are fixed in advance; nothing is tuned on a test fold.
+Each held-out database's candidate configuration (:data:`FOLD_VARIANTS`) was chosen on inner
+splits that never include that database; nothing is tuned on a test fold.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +28,12 @@ import numpy.typing as npt
 import torch
 
 from cardiowatch.pcg_data import DATABASES, Recording, WindowSet
-from cardiowatch.train_pcg import fit, load_all
+from cardiowatch.train_pcg import CANDIDATES, SHIPPED_VARIANT, candidate, fit, load_all
 from models.pcg import (
     HEADS,
     PASCAL_CLASSES,
     PcgMonitor,
     PcgNet,
-    TrainConfig,
     WindowSpec,
     recording_decision,
 )
@@ -40,6 +41,16 @@ from simulators.audio import load_audio
 
 PASCAL_FOLDS = 5
 MATCH_S = 0.06
+#: The candidate (``cardiowatch.train_pcg.CANDIDATES``) each outer fold trains, chosen by that
+#: fold's inner splits alone (``benchmarks/pcg_inner_select.py``: the mean MAcc over the three
+#: inner folds that leave the outer database out of training and testing). The PASCAL 5-fold CV
+#: uses the ``pascal`` fold's candidate, chosen without PASCAL.
+FOLD_VARIANTS: dict[str, str] = {
+    "training-b": "running-big",
+    "training-c": "running",
+    "training-d": "running-big",
+    "pascal": "running-balanced-big",
+}
 
 
 def _outputs(net: PcgNet, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -201,20 +212,39 @@ def score_segmentation(data_dir: Path, spec: WindowSpec) -> dict[str, Any]:
 
 
 def run_evaluation(
-    data_dir: Path, cache_dir: Path, *, config: TrainConfig, spec: WindowSpec | None = None,
-    progress: Any = None, on_fold: Callable[[str], None] | None = None,
+    data_dir: Path, cache_dir: Path, *, threads: int = 1,
+    variants: Mapping[str, str] | None = None, progress: Any = None,
+    on_fold: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Every figure of the module docstring, as the JSON ``evaluate pcg`` writes."""
-    spec = spec or WindowSpec()
-    recordings, ws = load_all(data_dir, cache_dir, spec, progress)
-    result: dict[str, Any] = {"databases": {}, "config": config.to_dict(), "spec": spec.to_dict()}
+    """Every figure of the module docstring, as the JSON ``evaluate pcg`` writes.
+
+    ``variants``: the candidate of each held-out database (default :data:`FOLD_VARIANTS`).
+    """
+    variants = dict(variants or FOLD_VARIANTS)
+    loaded: dict[str, tuple[list[Recording], WindowSet]] = {}
+
+    def data(name: str) -> tuple[list[Recording], WindowSet]:
+        spec = CANDIDATES[name][0]
+        key = json.dumps(spec.to_dict(), sort_keys=True)
+        if key not in loaded:
+            loaded[key] = load_all(data_dir, cache_dir, spec, progress)
+        return loaded[key]
+
+    result: dict[str, Any] = {"databases": {}, "variants": variants, "candidates": {
+        name: {"spec": spec.to_dict(), "config": config.to_dict()}
+        for name, (spec, config) in CANDIDATES.items() if name in variants.values()
+    }}  # fmt: skip
     for db in DATABASES:
+        recordings, ws = data(variants[db])
+        config = candidate(variants[db], threads=threads)[1]
         test = [i for i, r in enumerate(recordings) if r.db == db]
         train = [i for i, r in enumerate(recordings) if r.db != db]
         net = fit(recordings, ws, train, config)
         result["databases"][db] = score_database(recordings, _per_recording(net, ws, test))
         if on_fold is not None:
             on_fold(f"held out {db}")
+    recordings, ws = data(variants["pascal"])
+    config = candidate(variants["pascal"], threads=threads)[1]
     pascal = [i for i, r in enumerate(recordings) if r.db == "pascal"]
     others = [i for i, r in enumerate(recordings) if r.db != "pascal"]
     outputs: dict[int, npt.NDArray[np.float32]] = {}
@@ -226,7 +256,7 @@ def run_evaluation(
             on_fold("pascal fold")
     result["pascal"] = score_pascal(recordings, outputs)
     result["pascal_cv_abnormal"] = score_database(recordings, outputs)
-    result["segmentation"] = score_segmentation(data_dir, spec)
+    result["segmentation"] = score_segmentation(data_dir, CANDIDATES[SHIPPED_VARIANT][0])
     return result
 
 

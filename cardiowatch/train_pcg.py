@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,33 @@ from rich.progress import Progress
 from cardiowatch.pcg_data import DATABASES, Recording, WindowSet, all_recordings, build_windows
 from models.pcg import PcgNet, TrainConfig, WindowSpec, encode_pcg_artifact, train_pcg_net
 
+#: Candidate configurations, compared on inner splits by ``benchmarks/pcg_inner_select.py``:
+#: ``base`` is the configuration shipped before; ``running`` normalises each mel band by its
+#: running mean over the recording (``WindowSpec.norm``); ``balanced`` weights every database
+#: equally in the loss; ``big`` has 16/32/32 channels and 40 epochs.
+CANDIDATES: dict[str, tuple[WindowSpec, TrainConfig]] = {
+    "base": (WindowSpec(), TrainConfig()),
+    "running": (WindowSpec(norm="running"), TrainConfig()),
+    "running-balanced": (WindowSpec(norm="running"), TrainConfig(balance_db=True)),
+    "running-big": (WindowSpec(norm="running"), TrainConfig(channels=(16, 32, 32), epochs=40)),
+    "running-balanced-big": (
+        WindowSpec(norm="running"),
+        TrainConfig(balance_db=True, channels=(16, 32, 32), epochs=40),
+    ),
+}
+#: The shipped model's candidate: the best mean of all twelve inner figures
+#: (``models/pcg/MODEL_CARD.md``).
+SHIPPED_VARIANT = "running-big"
+
+
+def candidate(
+    name: str = SHIPPED_VARIANT, *, seed: int = 0, threads: int = 1
+) -> tuple[WindowSpec, TrainConfig]:
+    """Window spec and training configuration of candidate ``name`` (seed, threads replaced)."""
+    spec, config = CANDIDATES[name]
+    return spec, replace(config, seed=seed, threads=threads)
+
+
 #: Training uses at most this many windows per recording (evenly spaced), so that a 2-minute
 #: recording does not outweigh thirty 8-second ones.
 MAX_WINDOWS_PER_RECORDING = 20
@@ -21,8 +49,10 @@ MAX_WINDOWS_PER_RECORDING = 20
 
 def training_arrays(
     recordings: Sequence[Recording], ws: WindowSet, keep: Sequence[int]
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Features, head targets and PASCAL classes of the windows of recordings ``keep``."""
+) -> tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]:
+    """Features, head targets, PASCAL classes and database index of the windows of ``keep``."""
     chosen: list[int] = []
     keep_set = set(keep)
     for i in sorted(keep_set):
@@ -34,7 +64,8 @@ def training_arrays(
     recs = [recordings[int(i)] for i in ws.rec[sel]]
     targets = np.array([[r.abnormal, r.murmur, r.poor_quality] for r in recs], dtype=np.float32)
     classes = np.array([r.pascal_class for r in recs], dtype=np.int64)
-    return ws.features[sel], targets.reshape(-1, 3), classes
+    dbs = np.array([DATABASES.index(r.db) for r in recs], dtype=np.int64)
+    return ws.features[sel], targets.reshape(-1, 3), classes, dbs
 
 
 def fit(
@@ -42,8 +73,8 @@ def fit(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> PcgNet:  # fmt: skip
     """Train on the windows of the recordings ``keep``."""
-    x, y, c = training_arrays(recordings, ws, keep)
-    return train_pcg_net(x, y, c, config, on_epoch=on_epoch)
+    x, y, c, g = training_arrays(recordings, ws, keep)
+    return train_pcg_net(x, y, c, config, groups=g, on_epoch=on_epoch)
 
 
 def load_all(
@@ -68,7 +99,7 @@ def run_training(
     spec: WindowSpec | None = None, progress: Progress | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Train on every database and write the artifact to ``out``; returns its metadata."""
-    spec = spec or WindowSpec()
+    spec = spec or CANDIDATES[SHIPPED_VARIANT][0]
     t0 = time.monotonic()
     recordings, ws = load_all(data_dir, cache_dir, spec, progress)
     task = None if progress is None else progress.add_task("epochs", total=config.epochs)
@@ -83,6 +114,9 @@ def run_training(
         "recordings": len(recordings),
         "windows": len(ws.rec),
         "config": config.to_dict(),
+        "variant": SHIPPED_VARIANT
+        if (spec, config) == candidate(SHIPPED_VARIANT, seed=config.seed, threads=config.threads)
+        else "custom",
         "retrain": "cardiowatch train pcg",
     }
     data = encode_pcg_artifact(net, spec, metadata=metadata)

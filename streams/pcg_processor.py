@@ -26,7 +26,14 @@ from models.pcg import (
 )
 from streams.processor import OUTBOX_CHUNKS, ChunkOutputs, ChunkResult
 
-__all__ = ["PcgState", "process_pcg_chunk"]
+__all__ = ["PCG_STATE_VERSION", "PcgState", "process_pcg_chunk"]
+
+#: Layout of the pickled :class:`PcgState`. 2: the windower keeps running per-band sums
+#: (``WindowSpec.norm == "running"``). A stored state of another version (states pickled before
+#: the field existed read as 1), or one whose monitor was built for another window spec, is
+#: dropped and the patient restarts at the chunk (counted as a discontinuity), never unpickled
+#: into a half-compatible monitor.
+PCG_STATE_VERSION = 2
 
 
 @dataclass
@@ -44,6 +51,12 @@ class PcgState:
     active_alarms: dict[str, str] = field(default_factory=dict)  # alarm type -> alert id
     signal_ok: bool = True
     outbox: deque[ChunkOutputs] = field(default_factory=lambda: deque(maxlen=OUTBOX_CHUNKS))
+    state_version: int = PCG_STATE_VERSION
+
+    def compatible(self, spec: WindowSpec) -> bool:
+        """Whether this (unpickled) state was written by this code for this window spec."""
+        version = vars(self).get("state_version", 1)  # not the class default: old pickles lack it
+        return version == PCG_STATE_VERSION and self.monitor.spec == spec
 
     @classmethod
     def start(cls, chunk: SampleChunk, spec: WindowSpec) -> PcgState:
@@ -89,7 +102,9 @@ def process_pcg_chunk(
     spec = spec or (classifier.spec if classifier is not None else WindowSpec())
     restarted = state is not None and not state.continues(chunk)
     alerts: list[Alert] = []
-    if state is None:
+    if state is not None and not state.compatible(spec):
+        state, restarted = PcgState.start(chunk, spec), True  # stale layout: start afresh
+    elif state is None:
         state = PcgState.start(chunk, spec)
     elif restarted:
         alerts += _alerts(state, state.monitor.flush(classifier), now)

@@ -4,7 +4,12 @@ Windows lie on an absolute grid: window ``k`` covers internal-rate samples
 ``[k * hop, k * hop + window)``, so streaming and offline use cut the same windows. A window is
 final (and emitted) once its last sample has arrived: the windower's latency is one window.
 A record shorter than one window is scored once, zero-padded, when it ends (``flush``).
-Features are a log-mel spectrogram standardised within the window (no whole-record statistics).
+Features are a log-mel spectrogram, normalised by ``WindowSpec.norm``: ``"window"`` standardises
+each window on its own (no whole-record statistics); ``"running"`` first subtracts, per mel band,
+the running mean of the recording so far (the mean of the per-window band means of every window
+up to and including this one: causal cepstral-mean-style normalisation, which removes a
+device's or site's spectral colouring), then scales by the window's standard deviation. The
+running sums are the windower's only extra state (``n_mels`` floats and a count).
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 F32Array = NDArray[np.float32]
 
-__all__ = ["PcgWindow", "WindowSpec", "Windower", "log_mel"]
+__all__ = ["NORMS", "PcgWindow", "WindowSpec", "Windower", "log_mel", "raw_log_mel"]
+
+#: Feature normalisations (``WindowSpec.norm``).
+NORMS = ("window", "running")
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,9 @@ class WindowSpec:
         STFT frame length and step, in internal-rate samples.
     n_mels
         Mel bands between ``low_hz`` and ``high_hz``.
+    norm
+        ``"window"`` (standardised per window) or ``"running"`` (per-band running mean of the
+        recording subtracted, then scaled per window); see the module docstring.
     """
 
     fs_hz: float = 1000.0
@@ -51,6 +62,11 @@ class WindowSpec:
     n_fft: int = 128
     stft_hop: int = 32
     n_mels: int = 24
+    norm: str = "window"
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown feature normalisation {self.norm!r}; one of {NORMS}")
 
     @property
     def window_samples(self) -> int:
@@ -68,8 +84,12 @@ class WindowSpec:
         return 1 + (self.window_samples - self.n_fft) // self.stft_hop
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (stored in model artifacts)."""
-        return asdict(self)
+        """JSON-able form (stored in model artifacts); ``norm`` only when not ``"window"``, so
+        artifacts and window caches from before the option keep their bytes and keys."""
+        d = asdict(self)
+        if d["norm"] == "window":
+            del d["norm"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WindowSpec:
@@ -95,18 +115,27 @@ def _mel_basis(spec: WindowSpec) -> F32Array:
     return np.asarray(basis, dtype=np.float32)
 
 
-def log_mel(x: NDArray[np.floating], spec: WindowSpec) -> F32Array:
-    """Standardised log-mel spectrogram ``(n_mels, n_frames)`` of one window of samples."""
+def raw_log_mel(x: NDArray[np.floating], spec: WindowSpec) -> F32Array:
+    """Log-mel spectrogram ``(n_mels, n_frames)`` of one window of samples, not normalised."""
     frames = np.lib.stride_tricks.sliding_window_view(np.asarray(x, dtype=np.float32), spec.n_fft)[
         :: spec.stft_hop
     ]
     window = np.hanning(spec.n_fft).astype(np.float32)
     power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # (n_frames, n_fft // 2 + 1)
     mel = _mel_basis(spec) @ power.T.astype(np.float32)
-    logm = np.log(mel + 1e-10)
-    logm -= logm.mean()
-    logm /= logm.std() + 1e-3
-    return np.asarray(logm, dtype=np.float32)
+    return np.asarray(np.log(mel + 1e-10), dtype=np.float32)
+
+
+def standardise(logm: F32Array, band_mean: F32Array | None = None) -> F32Array:
+    """Subtract ``band_mean`` per band (or the window's mean), divide by the window's std."""
+    z = logm - (logm.mean() if band_mean is None else band_mean[:, None])
+    z = z / (z.std() + 1e-3)
+    return np.asarray(z, dtype=np.float32)
+
+
+def log_mel(x: NDArray[np.floating], spec: WindowSpec) -> F32Array:
+    """Log-mel spectrogram ``(n_mels, n_frames)`` of one window, standardised within it."""
+    return standardise(raw_log_mel(x, spec))
 
 
 class Windower:
@@ -126,6 +155,16 @@ class Windower:
         self._buf = np.empty(0, dtype=np.float32)
         self._buf_start = 0  # absolute index of self._buf[0]
         self._next_start = 0  # start of the next window to emit
+        self._band_sum = np.zeros(self.spec.n_mels, dtype=np.float64)  # norm "running"
+        self._n_windows = 0
+
+    def _features(self, x: NDArray[np.floating]) -> F32Array:
+        logm = raw_log_mel(x, self.spec)
+        if self.spec.norm == "window":
+            return standardise(logm)
+        self._band_sum += logm.mean(axis=1, dtype=np.float64)
+        self._n_windows += 1
+        return standardise(logm, (self._band_sum / self._n_windows).astype(np.float32))
 
     def process(self, x: NDArray[np.floating]) -> list[PcgWindow]:
         """Consume samples; return the windows that became complete."""
@@ -138,7 +177,7 @@ class Windower:
         out = []
         while self._next_start + n <= end:
             i = self._next_start - self._buf_start
-            out.append(PcgWindow(self._next_start, log_mel(self._buf[i : i + n], self.spec)))
+            out.append(PcgWindow(self._next_start, self._features(self._buf[i : i + n])))
             self._next_start += hop
         drop = max(0, self._next_start - self._buf_start)
         self._buf = self._buf[drop:]
@@ -157,6 +196,6 @@ class Windower:
         if self._next_start == 0 and self._buf.size >= round(self.spec.min_s * self.spec.fs_hz):
             padded = np.zeros(n, dtype=np.float32)
             padded[n - self._buf.size :] = self._buf
-            out.append(PcgWindow(self._buf.size - n, log_mel(padded, self.spec)))
+            out.append(PcgWindow(self._buf.size - n, self._features(padded)))
         self.reset()
         return out

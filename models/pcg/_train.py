@@ -23,7 +23,11 @@ __all__ = ["TrainConfig", "train_pcg_net"]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training hyper-parameters (fixed in advance; saved with the model)."""
+    """Training hyper-parameters (fixed in advance; saved with the model).
+
+    ``balance_db``: weight each window by ``1 / windows of its database`` (normalised to mean 1),
+    so that every database carries the same total weight in the loss.
+    """
 
     seed: int = 0
     epochs: int = 25
@@ -33,6 +37,7 @@ class TrainConfig:
     threads: int = 1
     channels: tuple[int, ...] = (8, 16, 32)
     hidden: int = 32
+    balance_db: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -56,6 +61,7 @@ def train_pcg_net(
     classes: npt.NDArray[np.int64],
     config: TrainConfig,
     *,
+    groups: npt.NDArray[np.int64] | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> PcgNet:
     """Train a :class:`PcgNet`.
@@ -70,6 +76,8 @@ def train_pcg_net(
         ``(n,)`` index into ``PASCAL_CLASSES``, -1 outside PASCAL.
     config
         Hyper-parameters.
+    groups
+        ``(n,)`` database of each window; used when ``config.balance_db``.
     on_epoch
         Called with (epoch, mean loss) after each epoch.
     """
@@ -80,6 +88,12 @@ def train_pcg_net(
     y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
     c = torch.from_numpy(np.ascontiguousarray(classes, dtype=np.int64))
     pos_weight = _pos_weight(targets)
+    weight = np.ones(len(features), dtype=np.float32)
+    if config.balance_db and groups is not None and len(groups):
+        _, inv, counts_db = np.unique(groups, return_inverse=True, return_counts=True)
+        weight = (1.0 / counts_db[inv]).astype(np.float32)
+        weight /= weight.mean()
+    w = torch.from_numpy(weight)
     counts = np.bincount(classes[classes >= 0], minlength=len(PASCAL_CLASSES)).astype(np.float64)
     class_w = torch.tensor(
         np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(PASCAL_CLASSES), 0.0),
@@ -88,7 +102,8 @@ def train_pcg_net(
     net = PcgNet(channels=config.channels, hidden=config.hidden)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
-    ce = nn.CrossEntropyLoss(weight=class_w, ignore_index=-1)
+    ce_mean = nn.CrossEntropyLoss(weight=class_w, ignore_index=-1)
+    ce = nn.CrossEntropyLoss(weight=class_w, ignore_index=-1, reduction="none")
     n = len(x)
     n_heads = len(HEADS)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -107,14 +122,19 @@ def train_pcg_net(
             band = int(rng.integers(0, xb.shape[1]))
             xb[:, band, :] = 0.0
             out = net(xb)
-            yb, cb = y[idx], c[idx]
-            mask = (yb >= 0).float()
+            yb, cb, wb = y[idx], c[idx], w[idx]
+            mask = (yb >= 0).float() * wb[:, None]
             loss_heads = (bce(out[:, :n_heads], yb.clamp(min=0)) * mask).sum() / mask.sum().clamp(
                 min=1.0
             )
             loss = loss_heads
-            if bool((cb >= 0).any()):
-                loss = loss + 0.5 * ce(out[:, n_heads:], cb)
+            labelled = cb >= 0
+            if bool(labelled.any()) and not config.balance_db:
+                loss = loss + 0.5 * ce_mean(out[:, n_heads:], cb)
+            elif bool(labelled.any()):
+                per = ce(out[:, n_heads:], cb)
+                cw = class_w[cb.clamp(min=0)] * labelled.float()
+                loss = loss + 0.5 * (per * wb).sum() / cw.sum()
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +17,18 @@ from models.pcg import (
     PcgAlarms,
     PcgClassifier,
     PcgNet,
+    TrainConfig,
     WindowScore,
     WindowSpec,
     decode_pcg_artifact,
     encode_pcg_artifact,
     recording_decision,
+    train_pcg_net,
 )
 from simulators.audio import AudioSource, load_audio, resolve_audio
 from simulators.replay import VirtualPatient, make_chunk
 from streams.pcg_offline import analyze_audio
-from streams.pcg_processor import process_pcg_chunk
+from streams.pcg_processor import PCG_STATE_VERSION, process_pcg_chunk
 from tests.pcg_helpers import random_classifier, synthetic_pcg
 
 
@@ -160,6 +163,32 @@ def test_processor_redelivery_stale_and_bad_chunks() -> None:
     assert outputs[-1].vitals.fs_hz == 1000.0
 
 
+def test_a_stored_state_of_another_layout_or_spec_restarts_the_patient() -> None:
+    classifier = random_classifier()
+    chunks = _chunks(6)
+    state = None
+    for c in chunks[:5]:
+        _, state = process_pcg_chunk(state, c, classifier, now_unix_s=1.0)
+    assert state is not None
+    old = pickle.loads(pickle.dumps(state))
+    del old.__dict__["state_version"]  # as pickled before the field existed (version 1)
+    result, fresh = process_pcg_chunk(old, chunks[5], classifier, now_unix_s=2.0)
+    assert result.outcome == "processed"
+    assert result.restarted
+    assert fresh is not None
+    assert fresh.state_version == PCG_STATE_VERSION
+    assert fresh.monitor.origin == chunks[5].start_sample * 1000 // 2000
+    other_spec = pickle.loads(pickle.dumps(state))
+    result, fresh = process_pcg_chunk(
+        other_spec, chunks[5], classifier, spec=WindowSpec(norm="running"), now_unix_s=2.0
+    )
+    assert result.restarted
+    assert fresh is not None
+    assert fresh.monitor.spec.norm == "running"
+    result, _ = process_pcg_chunk(state, chunks[5], classifier, now_unix_s=2.0)
+    assert not result.restarted
+
+
 def test_database_index_labels(mitdb: Path) -> None:
     from cardiowatch.pcg_data import all_recordings
 
@@ -241,4 +270,25 @@ def test_a_missing_or_broken_pcg_model_leaves_the_worker_without_it(tmp_path: Pa
     assert load_pcg_classifier(str(broken)) is None
     committed = load_pcg_classifier(str(Path(__file__).parents[2] / "models/artifacts/pcg.cwm"))
     assert committed is not None
-    assert committed.version == "sha256:2eb7a78cb76baf11"
+    assert committed.version == "sha256:0d01d15265c5c264"
+    assert committed.spec.norm == "running"
+
+
+def test_training_is_seeded_and_database_balancing_changes_the_fit() -> None:
+    """Same seed, same bytes; ``balance_db`` weights a minority database up (another fit)."""
+    rng = np.random.default_rng(1)
+    spec = WindowSpec()
+    x = rng.normal(size=(96, spec.n_mels, spec.n_frames)).astype(np.float32)
+    y = np.stack([rng.integers(0, 2, 96), -np.ones(96), np.zeros(96)], axis=1).astype(np.float32)
+    x[y[:, 0] == 1, :4] += 1.0  # something to learn
+    c = -np.ones(96, dtype=np.int64)
+    groups = np.where(np.arange(96) < 80, 0, 1).astype(np.int64)
+
+    def weights(config: TrainConfig) -> bytes:
+        net = train_pcg_net(x, y, c, config, groups=groups)
+        return encode_pcg_artifact(net, spec)
+
+    plain = TrainConfig(epochs=2, batch_size=32)
+    balanced = TrainConfig(epochs=2, batch_size=32, balance_db=True)
+    assert weights(plain) == weights(plain)
+    assert weights(balanced) != weights(plain)

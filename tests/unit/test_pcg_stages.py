@@ -121,8 +121,9 @@ def test_segmenter_labels_the_last_sounds_at_flush() -> None:
     assert seg.latency_samples == round((0.1 + 1.5) * 1000)
 
 
-def test_windower_cuts_an_absolute_grid_for_any_chunking() -> None:
-    spec = WindowSpec()
+@pytest.mark.parametrize("norm", ["window", "running"])
+def test_windower_cuts_an_absolute_grid_for_any_chunking(norm: str) -> None:
+    spec = WindowSpec(norm=norm)
     whole = Windower(spec)
     a = whole.process(X_1K) + whole.flush()
     chunked = Windower(spec)
@@ -136,6 +137,29 @@ def test_windower_cuts_an_absolute_grid_for_any_chunking() -> None:
     for wa, wb in zip(a, b, strict=True):
         np.testing.assert_array_equal(wa.features, wb.features)
         assert wa.features.shape == (spec.n_mels, spec.n_frames)
+
+
+def test_running_norm_removes_a_fixed_spectral_colouring() -> None:
+    """A fixed filter (a device's colouring) shifts every band's log power by a constant; the
+    running per-band mean removes it, the per-window standardisation does not."""
+    from scipy.signal import lfilter
+
+    coloured = lfilter([1.0, -0.9], [1.0], X_1K)  # a first-difference-like tilt
+    for norm, removed in (("running", True), ("window", False)):
+        spec = WindowSpec(norm=norm)
+        a = Windower(spec).process(X_1K)
+        b = Windower(spec).process(coloured)
+        diff = max(
+            float(np.abs(wa.features - wb.features).mean()) for wa, wb in zip(a, b, strict=True)
+        )
+        assert (diff < 0.15) is removed, (norm, diff)
+
+
+def test_window_spec_rejects_an_unknown_norm() -> None:
+    with pytest.raises(ValueError, match="normalisation"):
+        WindowSpec(norm="global")
+    assert "norm" not in WindowSpec().to_dict()
+    assert WindowSpec.from_dict(WindowSpec(norm="running").to_dict()).norm == "running"
 
 
 def test_short_record_gets_one_padded_window_at_flush() -> None:
