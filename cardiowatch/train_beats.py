@@ -4,8 +4,10 @@ Selection protocol (DS2 is never read here; ``cardiowatch evaluate beats`` score
 
 1. Build (or read from the cache) the DS1 beats: detector R peaks, serving features, AAMI labels.
 2. Patient-grouped cross-validation inside DS1 (:data:`~cardiowatch.beats_data.DS1_FOLDS`,
-   four folds): one network per fold, trained on the other three folds and early-stopped on
-   its own fold's patients; each network then scores its own fold (out-of-fold logits).
+   four folds): one network per fold, trained on the other three folds for ``cv_epochs``
+   epochs while its own fold is scored after each epoch. ONE epoch count is chosen from the
+   mean curve over the four folds (at least ``min_epochs``); every network keeps its weights
+   of that epoch and scores its own fold with them (out-of-fold logits).
 3. Logit offsets for S and V chosen on the out-of-fold logits of all DS1 beats.
 4. The artifact is the ensemble of the four fold networks (mean logits) plus those offsets,
    with the out-of-fold DS1 figures in its metadata.
@@ -80,7 +82,8 @@ def run_training(
         if progress is None:
             return
         if k not in bars:
-            bars[k] = progress.add_task(f"{variant} fold {k}", total=config.epochs)
+            total = min(config.cv_epochs, config.epochs)
+            bars[k] = progress.add_task(f"{variant} fold {k}", total=total)
         progress.update(
             bars[k],
             advance=1,
@@ -105,6 +108,9 @@ def run_training(
         "variant": variant,
         "config": asdict(config),
         "best_epochs": cv.best_epochs,
+        "epochs_chosen_from_mean_curve": cv.epoch,
+        "ds1_cv_curve": [{k: round(v, 2) for k, v in p.items()} for p in cv.curve],
+        "per_fold_best_epochs_not_used": cv.fold_best_epochs,
         "logit_bias": [round(float(b), 2) for b in bias],
         "ds1_out_of_fold": {"raw": raw, "with_bias": corrected},
         "torch": torch.__version__,
@@ -119,6 +125,8 @@ def run_training(
         "bytes": len(blob),
         "variant": variant,
         "best_epochs": cv.best_epochs,
+        "ds1_cv_curve": metadata["ds1_cv_curve"],
+        "per_fold_best_epochs_not_used": cv.fold_best_epochs,
         "logit_bias": metadata["logit_bias"],
         "ds1_out_of_fold": metadata["ds1_out_of_fold"],
         "seconds": {"data": round(t_data, 1), "train": round(t_train, 1)},

@@ -1,17 +1,18 @@
 """Model selection inside the training set: patient-grouped cross-validation, logit offsets.
 
 Pure computation on arrays. The caller passes one fold number per beat (all beats of a
-patient in one fold); each fold's network is trained on the other folds and early-stopped on
-its own, and scores its own beats (*out-of-fold*), so every training beat gets a prediction
-from a network that never saw its patient. The networks together are the shipped ensemble;
-the out-of-fold logits choose the per-class logit offsets (:func:`fit_logit_bias`) and compare
-training variants. Nothing here ever sees a test patient.
+patient in one fold); each fold's network is trained on the other folds for the one epoch count
+chosen from the mean validation curve of all folds, and scores its own beats (*out-of-fold*),
+so every training beat gets a prediction from a network that never saw its patient. The
+networks together are the shipped ensemble; the out-of-fold logits choose the per-class
+logit offsets (:func:`fit_logit_bias`) and compare training variants. Nothing here ever
+sees a test patient.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -31,10 +32,13 @@ I64 = npt.NDArray[np.int64]
 class CrossValResult:
     """Networks of a patient-grouped cross-validation and their out-of-fold logits."""
 
-    members: list[BeatNet]  # member k was trained without fold k
+    members: list[BeatNet]  # member k was trained without fold k, for ``epoch`` epochs
     oof_logits: F32  # (n_beats, n_classes): beat i scored by the member that did not see it
-    best_epochs: list[int]
+    best_epochs: list[int]  # epochs of each member's weights (all equal to ``epoch``)
     history: list[list[dict[str, float]]]
+    epoch: int = 0  # the one epoch count chosen from the mean curve (1-based)
+    curve: list[dict[str, float]] = field(default_factory=list)  # per epoch, mean over folds
+    fold_best_epochs: list[int] = field(default_factory=list)  # per-fold argmax, report only
 
 
 def net_logits(net: torch.nn.Module, morph: F32, rr: F32) -> F32:
@@ -51,6 +55,17 @@ def net_logits(net: torch.nn.Module, morph: F32, rr: F32) -> F32:
     return np.concatenate(out).astype(np.float32)
 
 
+def _fold_figures(y: I64, logits: F32) -> dict[str, float]:
+    s = class_scores(y, logits.argmax(axis=1), len(AAMI_CLASSES))
+    f1 = np.nan_to_num(s["f1"])
+    return {
+        "score": selection_score(y, logits.argmax(axis=1)),
+        "f1_s": float(f1[1]),
+        "f1_v": float(f1[2]),
+        "accuracy": 100.0 * float(np.mean(y == logits.argmax(axis=1))),
+    }
+
+
 def cross_validate(
     spec: FeatureSpec,
     data: tuple[F32, F32, I64],
@@ -59,7 +74,13 @@ def cross_validate(
     *,
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> CrossValResult:
-    """Train one network per fold on the other folds, early-stopped on its own fold.
+    """Train one network per fold on the other folds; choose ONE epoch count for all.
+
+    Every member runs ``config.cv_epochs`` epochs (no early stopping) and its own fold is
+    scored after each one. The epoch count with the best *mean* validation score over the
+    folds (:func:`~models.beats._train.selection_score`, at least ``config.min_epochs``; ties
+    take the earlier) is chosen, and every member keeps its weights of that epoch, so no
+    member's stopping point depends on its own held-out patients alone.
 
     Parameters
     ----------
@@ -80,24 +101,54 @@ def cross_validate(
     """
     morph, rr, y = data
     n_folds = int(fold.max()) + 1
-    oof = np.zeros((len(y), len(AAMI_CLASSES)), np.float32)
-    members, best_epochs, history = [], [], []
+    n_run = max(1, min(config.cv_epochs, config.epochs))
+    run_config = replace(config, patience=n_run + 1)  # the curve is recorded, never cut short
+    nets, history, per_epoch_logits, figures = [], [], [], []
     for k in range(n_folds):
         held = fold == k
         train = (morph[~held], rr[~held], y[~held])
         val = (morph[held], rr[held], y[held])
 
-        def hook(epoch: int, figures: dict[str, float], k: int = k) -> None:
+        def hook(epoch: int, fig: dict[str, float], k: int = k) -> None:
             if on_epoch is not None:
-                on_epoch(k, epoch, figures)
+                on_epoch(k, epoch, fig)
 
-        result = train_beat_net(spec, train, val, replace(config, seed=config.seed + k),
-                                on_epoch=hook)  # fmt: skip
-        oof[held] = net_logits(result.net, val[0], val[1])
-        members.append(result.net)
-        best_epochs.append(result.best_epoch)
+        result = train_beat_net(
+            spec, train, val, replace(run_config, seed=config.seed + k),
+            run_epochs=n_run, keep_states=True, on_epoch=hook,
+        )  # fmt: skip
+        logits = []
+        for state in result.states:
+            result.net.load_state_dict(state)
+            logits.append(net_logits(result.net, val[0], val[1]))
+        per_epoch_logits.append(logits)
+        figures.append([_fold_figures(val[2], lg) for lg in logits])
+        nets.append((result.net, result.states))
         history.append(result.history)
-    return CrossValResult(members, oof, best_epochs, history)
+    curve = []
+    for e in range(n_run):
+        point = {"epoch": float(e + 1)}
+        for key in ("score", "f1_s", "f1_v", "accuracy"):
+            point[key] = float(np.mean([figures[k][e][key] for k in range(n_folds)]))
+        oof_e = np.zeros((len(y), len(AAMI_CLASSES)), np.float32)
+        for k in range(n_folds):
+            oof_e[fold == k] = per_epoch_logits[k][e]
+        point["pooled_score"] = selection_score(y, oof_e.argmax(axis=1))
+        curve.append(point)
+    lowest = min(max(1, config.min_epochs), n_run)
+    epoch = max(range(lowest, n_run + 1), key=lambda e: (curve[e - 1]["score"], -e))
+    oof = np.zeros((len(y), len(AAMI_CLASSES)), np.float32)
+    members = []
+    for k, (net, states) in enumerate(nets):
+        net.load_state_dict(states[epoch - 1])
+        net.eval()
+        members.append(net)
+        oof[fold == k] = per_epoch_logits[k][epoch - 1]
+    fold_best = [1 + int(np.argmax([f["score"] for f in figures[k]])) for k in range(n_folds)]
+    return CrossValResult(
+        members=members, oof_logits=oof, best_epochs=[epoch] * n_folds, history=history,
+        epoch=epoch, curve=curve, fold_best_epochs=fold_best,
+    )  # fmt: skip
 
 
 def fit_logit_bias(

@@ -7,7 +7,7 @@ Pure computation on arrays; loading records and choosing the splits is the calle
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +30,9 @@ class TrainConfig:
     Parameters
     ----------
     epochs
-        Maximum number of epochs.
+        Maximum number of epochs; the cosine learning-rate schedule always spans this many,
+        also when a run stops earlier (``run_epochs``), so epoch ``e`` of any run is the
+        same network.
     batch_size
         Beats per optimisation step.
     lr
@@ -54,6 +56,11 @@ class TrainConfig:
     baseline_jitter
         Each training beat gets a random baseline offset and linear drift across its window,
         each uniform in ``[-baseline_jitter, baseline_jitter]`` (0 = off; baseline wander).
+    cv_epochs
+        Epochs each cross-validation member runs (:func:`~models.beats.cross_validate`); the
+        shipped epoch count is chosen from their mean validation curve.
+    min_epochs
+        Smallest epoch count the cross-validation may choose.
     """
 
     epochs: int = 30
@@ -67,6 +74,8 @@ class TrainConfig:
     morph_noise: float = 0.02
     amplitude_jitter: float = 0.0
     baseline_jitter: float = 0.0
+    cv_epochs: int = 12
+    min_epochs: int = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,7 @@ class TrainResult:
     best_epoch: int  # 1-based; the epoch whose weights ``net`` holds
     history: list[dict[str, float]]
     config: TrainConfig
+    states: list[dict[str, torch.Tensor]] = field(default_factory=list)  # after each epoch
 
     def config_dict(self) -> dict[str, float | int]:
         """The configuration as a JSON-able dict."""
@@ -142,6 +152,8 @@ def train_beat_net(
     config: TrainConfig,
     *,
     epochs: int | None = None,
+    run_epochs: int | None = None,
+    keep_states: bool = False,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train a :class:`BeatNet` on ``(morph, rr, y)`` arrays.
@@ -159,7 +171,12 @@ def train_beat_net(
     config
         Hyper-parameters.
     epochs
-        Overrides ``config.epochs``.
+        Overrides ``config.epochs`` (the schedule length).
+    run_epochs
+        Stop after this many epochs (default: the schedule length); the schedule is not
+        shortened.
+    keep_states
+        Keep a copy of the weights after every epoch in :attr:`TrainResult.states`.
     on_epoch
         Called after every epoch with its number and its figures.
 
@@ -195,7 +212,9 @@ def train_beat_net(
     y_all = torch.from_numpy(y)
     best_score, best_epoch, best_state, stale = -np.inf, 0, None, 0
     history: list[dict[str, float]] = []
-    for epoch in range(1, n_epochs + 1):
+    states: list[dict[str, torch.Tensor]] = []
+    last = n_epochs if run_epochs is None else min(n_epochs, run_epochs)
+    for epoch in range(1, last + 1):
         net.train()
         order = torch.from_numpy(rng.permutation(len(y)))
         total = 0.0
@@ -208,6 +227,8 @@ def train_beat_net(
             opt.step()
             total += float(loss.detach()) * len(idx)
         sched.step()
+        if keep_states:
+            states.append({k: v.clone() for k, v in net.state_dict().items()})
         figures = {"epoch": float(epoch), "loss": total / max(1, len(y))}
         if val is not None:
             pred = _predict(net, val[0], val[1])
@@ -230,4 +251,6 @@ def train_beat_net(
     else:
         best_epoch = len(history)
     net.eval()
-    return TrainResult(net=net, best_epoch=best_epoch, history=history, config=config)
+    return TrainResult(
+        net=net, best_epoch=best_epoch, history=history, config=config, states=states
+    )

@@ -283,6 +283,26 @@ def test_cross_validation_scores_every_beat_out_of_fold() -> None:
     assert np.array_equal(again.oof_logits, cv.oof_logits), "seeded: same result"
 
 
+def test_cross_validation_keeps_one_epoch_count_from_the_mean_curve() -> None:
+    spec = FeatureSpec()
+    morph, rr, y = synthetic_beats(600, 6)
+    fold = np.arange(600, dtype=np.int64) % 3
+    config = TrainConfig(epochs=8, batch_size=64, seed=1, threads=1, cv_epochs=5, min_epochs=2)
+    cv = cross_validate(spec, (morph, rr, y), fold, config)
+    assert [len(h) for h in cv.history] == [5, 5, 5], "no member stops on its own fold"
+    assert len(cv.curve) == 5
+    assert cv.epoch >= 2
+    assert cv.best_epochs == [cv.epoch] * 3
+    scores = [p["score"] for p in cv.curve]
+    assert scores[cv.epoch - 1] == max(scores[1:]), "the best mean score from min_epochs on"
+    # Member k's weights are those of epoch `cv.epoch` of a run with the same schedule.
+    held = fold == 0
+    alone = train_beat_net(
+        spec, (morph[~held], rr[~held], y[~held]), None, config, run_epochs=cv.epoch
+    )
+    assert encode_artifact(alone.net, spec) == encode_artifact(cv.members[0], spec)
+
+
 def test_logit_bias_recovers_a_shifted_class() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 2000).astype(np.int64)
