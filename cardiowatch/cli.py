@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import Progress
@@ -317,6 +318,15 @@ def _report_options(f: Callable[..., None]) -> Callable[..., None]:
                         help="Write the figures as JSON here.")(f)  # fmt: skip
 
 
+def _emit_report(text: str, result: Any, *, json_out: Path | None, md_out: Path | None) -> None:
+    """Print an evaluation's markdown and write it and the JSON result where asked."""
+    click.echo(text)
+    for out, content in ((md_out, text + "\n"), (json_out, json.dumps(result, indent=1))):
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(content)
+
+
 @main.group()
 def evaluate() -> None:
     """Score the detectors against reference annotations."""
@@ -419,12 +429,7 @@ def evaluate_beats(
             _mitdb(settings), Path(settings.cache_dir), path,
             on_record=lambda _: progress.advance(task),
         )  # fmt: skip
-    text = markdown(result)
-    click.echo(text)
-    for out, content in ((md_out, text + "\n"), (json_out, json.dumps(result, indent=1))):
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(content)
+    _emit_report(markdown(result), result, json_out=json_out, md_out=md_out)
     if png_out is not None:
         plot_confusion(result, png_out)
 
@@ -453,12 +458,7 @@ def evaluate_pcg(
             threads=threads, progress=progress,
             on_fold=lambda _: progress.advance(task),
         )  # fmt: skip
-    text = markdown(result)
-    click.echo(text)
-    for out, content in ((md_out, text + "\n"), (json_out, json.dumps(result, indent=1))):
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(content)
+    _emit_report(markdown(result), result, json_out=json_out, md_out=md_out)
     if png_out is not None:
         plot_confusion(result, png_out)
 
@@ -488,12 +488,7 @@ def evaluate_alarms(
         result = run_evaluation(
             data_dir, names, path, on_record=lambda _: progress.advance(task)
         )  # fmt: skip
-    text = markdown(result)
-    click.echo(text)
-    for out, content in ((md_out, text + "\n"), (json_out, json.dumps(result, indent=1))):
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(content)
+    _emit_report(markdown(result), result, json_out=json_out, md_out=md_out)
 
 
 @main.group()
