@@ -72,6 +72,9 @@ def faust_config(settings: Settings) -> dict[str, Any]:
 class EcgHandler:
     """Handles one ECG chunk message: decode, process, publish, count."""
 
+    #: The signal kind this handler's topic carries; other kinds are dead-lettered.
+    kind = "ecg"
+
     def __init__(
         self,
         settings: Settings,
@@ -92,7 +95,7 @@ class EcgHandler:
         self.refetcher = ChunkRefetcher(
             settings.kafka_url, max_fetch_bytes=max(settings.max_chunk_bytes * 4, 4_194_304)
         )
-        self._cache: dict[bytes, tuple[bytes, PatientState]] = {}
+        self._cache: dict[bytes, tuple[bytes, Any]] = {}
         self.lag = LagTracker(settings.topic_ecg, metrics)
 
     async def handle(
@@ -116,8 +119,8 @@ class EcgHandler:
         """The message's chunk, or ``None`` after dead-lettering a bad message."""
         try:
             chunk = SampleChunk.decode(value, max_bytes=self.settings.max_chunk_bytes)
-            if chunk.kind != "ecg":
-                raise SchemaError("invalid_field", f"kind {chunk.kind!r} on the ECG topic")
+            if chunk.kind != self.kind:
+                raise SchemaError("invalid_field", f"kind {chunk.kind!r} on the {self.kind} topic")
             if key is not None and key != chunk.patient_id.encode():
                 raise SchemaError("invalid_field", "message key differs from patient_id")
         except SchemaError as error:
@@ -234,7 +237,16 @@ class EcgHandler:
             m.end_to_end_seconds.observe(max(0.0, time.time() - chunk.sent_unix_s))
 
     def load_state(self, key: bytes) -> PatientState | None:
-        """The patient's state: the cached object while the table still holds what we wrote.
+        """The patient's state (see :meth:`load_pickled`)."""
+        state: PatientState | None = self.load_pickled(key)
+        return state
+
+    def store_state(self, key: bytes, state: PatientState) -> None:
+        """Write the state to the table (and so to its changelog)."""
+        self.store_pickled(key, state)
+
+    def load_pickled(self, key: bytes) -> Any:
+        """The cached state object while the table still holds what this handler wrote.
 
         The table keeps pickled bytes (written to its changelog on every assignment). After a
         recovery or a rebalance the table holds other bytes objects, so the cache misses and the
@@ -247,12 +259,12 @@ class EcgHandler:
         cached = self._cache.get(key)
         if cached is not None and cached[0] is raw:
             return cached[1]
-        state: PatientState = pickle.loads(raw)  # our own changelog, written only by workers
+        state = pickle.loads(raw)  # our own changelog, written only by workers
         self._cache[key] = (raw, state)
         return state
 
-    def store_state(self, key: bytes, state: PatientState) -> None:
-        """Write the state to the table (and so to its changelog)."""
+    def store_pickled(self, key: bytes, state: object) -> None:
+        """Pickle ``state`` into the table and keep the object as the cached one."""
         raw = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         self.table[key] = raw
         self._cache[key] = (raw, state)

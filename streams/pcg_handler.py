@@ -10,12 +10,11 @@ but no window is classified and no PCG alert is raised.
 from __future__ import annotations
 
 import logging
-import pickle
 import time
 from pathlib import Path
 from typing import Any
 
-from cardiowatch.schemas import SampleChunk, SchemaError
+from cardiowatch.schemas import SchemaError
 from models.pcg import PcgClassifier
 from streams.app import EcgHandler
 from streams.pcg_processor import PcgState, process_pcg_chunk
@@ -43,10 +42,11 @@ def load_pcg_classifier(path: str) -> PcgClassifier | None:
 class PcgHandler(EcgHandler):
     """Handles one heart-sound chunk message (see the module docstring)."""
 
+    kind = "pcg"
+
     def __init__(self, *args: Any, classifier: PcgClassifier | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.classifier = classifier
-        self._pcg_cache: dict[bytes, tuple[bytes, PcgState]] = {}
 
     async def handle(
         self, key: bytes | None, value: bytes, topic: str, partition: int, offset: int
@@ -54,19 +54,13 @@ class PcgHandler(EcgHandler):
         """Process one message; a bad one is dead-lettered and the stream goes on."""
         m = self.metrics
         t0 = time.perf_counter()
-        try:
-            chunk = SampleChunk.decode(value, max_bytes=self.settings.max_chunk_bytes)
-            if chunk.kind != "pcg":
-                raise SchemaError("invalid_field", f"kind {chunk.kind!r} on the heart-sound topic")
-            if key is not None and key != chunk.patient_id.encode():
-                raise SchemaError("invalid_field", "message key differs from patient_id")
-        except SchemaError as error:
-            await self.dead_letter(error, key, value, topic, partition, offset)
+        chunk = await self.decode(key, value, topic, partition, offset)
+        if chunk is None:
             return
         t1 = time.perf_counter()
         m.stage_seconds.labels(stage="decode").observe(t1 - t0)
         table_key = chunk.patient_id.encode()
-        state = self._load(table_key)
+        state: PcgState | None = self.load_pickled(table_key)
         try:
             result, new_state = process_pcg_chunk(state, chunk, self.classifier)
         except Exception as exc:  # a stage bug must not stop the worker
@@ -89,24 +83,7 @@ class PcgHandler(EcgHandler):
             m.samples.inc(chunk.n_samples)
             for alert in result.outputs.alerts:
                 m.alerts.labels(alert.alarm_type, alert.priority, alert.state).inc()
-            self._store(table_key, new_state)
+            self.store_pickled(table_key, new_state)
         m.stage_seconds.labels(stage="publish").observe(time.perf_counter() - t2)
         if chunk.sent_unix_s > 0:
             m.end_to_end_seconds.observe(max(0.0, time.time() - chunk.sent_unix_s))
-
-    def _load(self, key: bytes) -> PcgState | None:
-        raw = self.table.get(key)
-        if raw is None:
-            self._pcg_cache.pop(key, None)
-            return None
-        cached = self._pcg_cache.get(key)
-        if cached is not None and cached[0] is raw:
-            return cached[1]
-        state: PcgState = pickle.loads(raw)  # our own changelog, written only by workers
-        self._pcg_cache[key] = (raw, state)
-        return state
-
-    def _store(self, key: bytes, state: PcgState) -> None:
-        raw = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        self.table[key] = raw
-        self._pcg_cache[key] = (raw, state)
