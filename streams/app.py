@@ -26,7 +26,13 @@ from streams.gap_repair import ChunkRefetcher
 from streams.limits import LimitsCache
 from streams.model_registry import BEATS, ModelCache
 from streams.ops import LagTracker, MetricsSensor
-from streams.processor import ChunkOutputs, PatientState, process_chunk, skipped_over
+from streams.processor import (
+    ChunkOutputs,
+    PatientState,
+    SourcePosition,
+    process_chunk,
+    skipped_over,
+)
 from streams.redis_sink import RedisSink
 
 log = logging.getLogger(__name__)
@@ -107,8 +113,7 @@ class EcgHandler:
         if chunk is None:
             return
         self.metrics.stage_seconds.labels(stage="decode").observe(time.perf_counter() - t0)
-        table_key = chunk.patient_id.encode()
-        state = self.load_state(table_key)
+        state: SourcePosition | None = self.load_pickled(chunk.patient_id.encode())
         if state is not None and skipped_over(state, chunk, partition, offset):
             await self.repair_gap(state, chunk, topic, partition, offset)
         await self.apply(chunk, key, value, topic, partition, offset)
@@ -129,9 +134,13 @@ class EcgHandler:
         return chunk
 
     async def repair_gap(
-        self, state: PatientState, chunk: SampleChunk, topic: str, partition: int, offset: int
+        self, state: SourcePosition, chunk: SampleChunk, topic: str, partition: int, offset: int
     ) -> None:
-        """Read back and process the patient's chunks the consumer skipped (see gap_repair)."""
+        """Read back and process the patient's chunks the consumer skipped (see gap_repair).
+
+        Subclasses for other signal kinds get this for free: it only reads the state's source
+        position (:class:`streams.processor.SourcePosition`) and calls :meth:`apply`.
+        """
         key = chunk.patient_id.encode()
         start = state.source_offset + 1
         try:
@@ -143,7 +152,7 @@ class EcgHandler:
         repaired = 0
         for record in records:
             missing = await self.decode(key, record.value, topic, partition, record.offset)
-            current = self.load_state(key)
+            current: SourcePosition | None = self.load_pickled(key)
             if (
                 missing is None
                 or current is None
@@ -172,7 +181,11 @@ class EcgHandler:
         partition: int,
         offset: int,
     ) -> None:
-        """Process a decoded chunk against the patient's state; publish and store the result."""
+        """Process a decoded chunk against the patient's state; publish and store the result.
+
+        The stored state records ``partition`` and ``offset`` (its source position), which
+        :meth:`handle` compares with the next chunk's to find skipped records.
+        """
         m = self.metrics
         t1 = time.perf_counter()
         table_key = chunk.patient_id.encode()

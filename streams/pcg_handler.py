@@ -1,8 +1,9 @@
 """The worker's heart-sound handler: decode, process with the PCG monitor, publish, count.
 
-It reuses the ECG handler's publishing, dead-lettering and vitals flushing
-(:class:`streams.app.EcgHandler`) and keeps its patients in its own table
-(``pcg_patients``), so the ECG path is untouched. The classifier is loaded once from
+It reuses the ECG handler's decoding, gap repair (:mod:`streams.gap_repair`), publishing,
+dead-lettering and vitals flushing (:class:`streams.app.EcgHandler`; it overrides only
+:meth:`PcgHandler.apply`) and keeps its patients in its own table (``pcg_patients``), so the
+ECG path is untouched. The classifier is loaded once from
 ``CARDIOWATCH_PCG_MODEL`` (no Redis hot swap yet); without one, S1/S2 and heart rate still run
 but no window is classified and no PCG alert is raised.
 """
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cardiowatch.schemas import SchemaError
+from cardiowatch.schemas import SampleChunk, SchemaError
 from models.pcg import PcgClassifier
 from streams.app import EcgHandler
 from streams.pcg_processor import PcgState, process_pcg_chunk
@@ -48,17 +49,22 @@ class PcgHandler(EcgHandler):
         super().__init__(*args, **kwargs)
         self.classifier = classifier
 
-    async def handle(
-        self, key: bytes | None, value: bytes, topic: str, partition: int, offset: int
+    async def apply(
+        self,
+        chunk: SampleChunk,
+        key: bytes | None,
+        value: bytes,
+        topic: str,
+        partition: int,
+        offset: int,
     ) -> None:
-        """Process one message; a bad one is dead-lettered and the stream goes on."""
+        """Process a decoded heart-sound chunk; publish and store the result.
+
+        :meth:`EcgHandler.handle` decodes the message and reads back skipped records first
+        (gap repair), then calls this, as it does for ECG.
+        """
         m = self.metrics
-        t0 = time.perf_counter()
-        chunk = await self.decode(key, value, topic, partition, offset)
-        if chunk is None:
-            return
         t1 = time.perf_counter()
-        m.stage_seconds.labels(stage="decode").observe(t1 - t0)
         table_key = chunk.patient_id.encode()
         state: PcgState | None = self.load_pickled(table_key)
         try:
@@ -83,6 +89,8 @@ class PcgHandler(EcgHandler):
             m.samples.inc(chunk.n_samples)
             for alert in result.outputs.alerts:
                 m.alerts.labels(alert.alarm_type, alert.priority, alert.state).inc()
+            new_state.source_partition = partition
+            new_state.source_offset = offset
             self.store_pickled(table_key, new_state)
         m.stage_seconds.labels(stage="publish").observe(time.perf_counter() - t2)
         if chunk.sent_unix_s > 0:

@@ -52,6 +52,10 @@ class PcgState:
     signal_ok: bool = True
     outbox: deque[ChunkOutputs] = field(default_factory=lambda: deque(maxlen=OUTBOX_CHUNKS))
     state_version: int = PCG_STATE_VERSION
+    # Where the last processed chunk sits in the source topic (set by the worker; -1 offline),
+    # for the gap repair (streams/gap_repair.py). Older pickles take these class defaults.
+    source_partition: int = -1
+    source_offset: int = -1
 
     def compatible(self, spec: WindowSpec) -> bool:
         """Whether this (unpickled) state was written by this code for this window spec."""

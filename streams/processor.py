@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -115,7 +115,16 @@ class PatientState:
         )
 
 
-def skipped_over(state: PatientState, chunk: SampleChunk, partition: int, offset: int) -> bool:
+class SourcePosition(Protocol):
+    """What :func:`skipped_over` reads of a patient's state (ECG and heart-sound states alike)."""
+
+    stream_id: str
+    next_seq: int
+    source_partition: int
+    source_offset: int
+
+
+def skipped_over(state: SourcePosition, chunk: SampleChunk, partition: int, offset: int) -> bool:
     """Whether chunks of ``state``'s stream lie unprocessed before ``chunk`` in its partition.
 
     True when ``chunk`` (at ``offset`` of ``partition``) continues the patient's stream with a

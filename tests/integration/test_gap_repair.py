@@ -1,5 +1,7 @@
 """A worker whose consumer position jumps past unprocessed chunks still keeps state exact.
 
+(ECG and heart sounds: both handlers share the repair.)
+
 faust can commit past a message it never processed during a rebalance (see
 :mod:`streams.gap_repair`). That race is rare; here the same situation is made on purpose: the
 group's committed offsets are moved three records ahead while no worker runs, so the restarted
@@ -19,11 +21,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.structs import OffsetAndMetadata
 
+from cardiowatch.schemas import Vitals
 from cardiowatch.services import ensure_topics
 from cardiowatch.settings import Settings
+from simulators.audio import pcg_patients
 from simulators.build import synthetic_patients
-from simulators.replay import VirtualPatient
+from simulators.patients import run_replay
+from simulators.replay import VirtualPatient, make_chunk
 from streams.gap_repair import ChunkRefetcher
+from streams.pcg_handler import load_pcg_classifier
+from streams.pcg_processor import PcgState, process_pcg_chunk
 from tests.integration.harness import fresh_settings, read_topic, replay, start_worker
 from tests.integration.test_rebalance import expected, wait_vitals
 from tests.integration.test_spine import beats_of
@@ -44,14 +51,18 @@ class FaustNamedAssignor(RoundRobinPartitionAssignor):  # type: ignore[misc]  # 
     name = "faust"
 
 
-async def move_committed_offsets(settings: Settings, records: int) -> dict[int, int]:
-    """Move the worker group's committed offset of every partition ``records`` ahead.
+async def move_committed_offsets(
+    settings: Settings, records: int, topic: str | None = None
+) -> dict[int, int]:
+    """Move the worker group's committed offset of every partition of ``topic`` (default: the
+    ECG topic) ``records`` ahead.
 
     Joins the (empty) group as its only member, so the broker accepts the commit; the broker
     expects the protocol name the worker registered.
     """
+    topic = topic or settings.topic_ecg
     consumer = AIOKafkaConsumer(
-        settings.topic_ecg,
+        topic,
         bootstrap_servers=settings.kafka_url,
         group_id=settings.app_id,
         enable_auto_commit=False,
@@ -69,10 +80,7 @@ async def move_committed_offsets(settings: Settings, records: int) -> dict[int, 
             if committed:
                 moved[tp.partition] = committed + records
         await consumer.commit(
-            {
-                TopicPartition(settings.topic_ecg, p): OffsetAndMetadata(o, "")
-                for p, o in moved.items()
-            }
+            {TopicPartition(topic, p): OffsetAndMetadata(o, "") for p, o in moved.items()}
         )
         return moved
     finally:
@@ -116,6 +124,82 @@ def test_worker_reads_back_chunks_its_consumer_skipped(services: Settings, tmp_p
     for pid, (beats, beats_total, _) in want.items():
         assert final[pid].beats_total == beats_total, pid
         assert beats_of(beat_msgs, pid) == sorted(set(beats)), pid
+
+
+PCG_FILES = ("physionet2016/training-d/d0002.wav", "physionet2016/training-d/d0020.wav")
+
+
+def pcg_expected(
+    settings: Settings, files: list[Path], n_chunks: int
+) -> dict[str, tuple[int, int]]:
+    """Per heart-sound patient: last vitals sample index and S1 count, computed in-process."""
+    classifier = load_pcg_classifier(settings.pcg_model)
+    out = {}
+    for patient in pcg_patients(files, 4, loop=True):
+        state: PcgState | None = None
+        vitals = None
+        for _ in range(n_chunks):
+            made = make_chunk(patient, round(settings.chunk_s * patient.source.info.fs_hz))
+            assert made is not None
+            result, state = process_pcg_chunk(state, made[0], classifier)
+            assert result.outputs is not None
+            vitals = result.outputs.vitals
+        assert vitals is not None
+        out[patient.patient_id] = (vitals.sample_index, vitals.beats_total)
+    return out
+
+
+def test_heart_sound_worker_reads_back_skipped_chunks(
+    services: Settings, tmp_path: Path, mitdb: Path
+) -> None:
+    settings = fresh_settings(services, tmp_path)
+    files = [mitdb.parent / f for f in PCG_FILES]
+    patients = pcg_patients(files, 4, loop=True)
+    worker = start_worker(settings, tmp_path, "worker-1")
+    try:
+        asyncio.run(run_replay(settings, patients, speed=0.0, duration_s=12, kind="pcg"))
+        want_first = pcg_expected(settings, files, 12)
+        wait_pcg_vitals(settings, {pid: end for pid, (end, _) in want_first.items()})
+    finally:
+        worker.stop()
+
+    asyncio.run(run_replay(settings, patients, speed=0.0, duration_s=12, kind="pcg"))
+    moved = asyncio.run(move_committed_offsets(settings, SKIP_RECORDS, settings.topic_pcg))
+    assert moved, "the first worker committed offsets"
+
+    worker = start_worker(settings, tmp_path, "worker-2")
+    want = pcg_expected(settings, files, 24)
+    try:
+        final = wait_pcg_vitals(settings, {pid: end for pid, (end, _) in want.items()})
+        metrics = worker.metrics()
+    finally:
+        worker.stop()
+
+    assert metric_value(metrics, "cardiowatch_chunks_reread_total") >= SKIP_RECORDS, metrics
+    assert metric_value(metrics, "cardiowatch_stream_discontinuities_total") == 0.0, metrics
+    assert {pid: v.beats_total for pid, v in final.items()} == {
+        pid: s1 for pid, (_, s1) in want.items()
+    }
+
+
+def wait_pcg_vitals(settings: Settings, ends: dict[str, int]) -> dict[str, Vitals]:
+    """Latest vitals per heart-sound patient once each reached its end sample index."""
+
+    def latest(msgs: list[tuple[bytes, bytes]]) -> dict[str, Vitals]:
+        out: dict[str, Vitals] = {}
+        for _, value in msgs:
+            v = Vitals.decode(value)
+            if v.patient_id not in out or v.sample_index > out[v.patient_id].sample_index:
+                out[v.patient_id] = v
+        return out
+
+    def done(msgs: list[tuple[bytes, bytes]]) -> bool:
+        got = latest(msgs)
+        return all(pid in got and got[pid].sample_index >= end for pid, end in ends.items())
+
+    msgs = read_topic(settings, settings.topic_vitals, until=done, timeout_s=120)
+    assert done(msgs), {k: v.sample_index for k, v in latest(msgs).items()}
+    return latest(msgs)
 
 
 def test_refetcher_returns_one_keys_records_in_an_offset_range(services: Settings) -> None:
