@@ -579,7 +579,7 @@ def models() -> None:
 
 
 @models.command("publish")
-@click.argument("name", type=click.Choice(["beats"]))
+@click.argument("name", type=click.Choice(["beats", "pcg"]))
 @click.argument("path", type=click.Path(path_type=Path, exists=True))
 def models_publish(name: str, path: Path) -> None:
     """Make the artifact at PATH the current NAME model of every worker (hot swap)."""

@@ -21,10 +21,11 @@ from redis.exceptions import RedisError
 from cardiowatch.metrics import WorkerMetrics
 from cardiowatch.schemas import DeadLetter, SampleChunk, SchemaError
 from cardiowatch.settings import Settings
+from models.beats import BeatClassifier
 from streams.faust_compat import apply_fixes, keep_queued_on_resume, set_fetch_max_wait
 from streams.gap_repair import ChunkRefetcher
 from streams.limits import LimitsCache
-from streams.model_registry import BEATS, ModelCache
+from streams.model_registry import BEATS, ModelCache, beat_kind, pcg_kind
 from streams.ops import LagTracker, MetricsSensor
 from streams.processor import (
     ChunkOutputs,
@@ -88,7 +89,7 @@ class EcgHandler:
         topics: dict[str, faust.TopicT],
         sink: RedisSink,
         metrics: WorkerMetrics,
-        models: ModelCache,
+        models: ModelCache[BeatClassifier],
         limits: LimitsCache | None = None,
     ) -> None:
         self.settings = settings
@@ -376,7 +377,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         alerts_stream=settings.redis_alerts_stream,
         alerts_maxlen=settings.redis_alerts_maxlen,
     )
-    models = ModelCache(redis, prefix=settings.redis_key_prefix, default_path=settings.beats_model)
+    models = ModelCache(
+        redis, beat_kind(), prefix=settings.redis_key_prefix, default_path=settings.beats_model
+    )
     limits = LimitsCache(redis, prefix=settings.redis_key_prefix)
     handler = EcgHandler(settings, table, topics, sink, metrics, models, limits)
 
@@ -411,20 +414,24 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
 def _add_pcg_agent(
     app: faust.App, settings: Settings, topics: dict[str, faust.TopicT], sink: RedisSink,
-    metrics: WorkerMetrics, models: ModelCache, raw: dict[str, Any],
+    metrics: WorkerMetrics, models: ModelCache[BeatClassifier], raw: dict[str, Any],
 ) -> None:  # fmt: skip
     """The heart-sound agent: its own topic and table (``pcg_patients``), the same outputs."""
-    from streams.pcg_handler import PcgHandler, load_pcg_classifier
+    from streams.pcg_handler import PcgHandler
 
     pcg_topic = app.topic(settings.topic_pcg, partitions=settings.partitions, **raw)
     table = app.Table(
         "pcg_patients", default=None, partitions=settings.partitions, key_type=bytes,
         value_type=bytes,
     )  # fmt: skip
-    handler = PcgHandler(
-        settings, table, topics, sink, metrics, models,
-        classifier=load_pcg_classifier(settings.pcg_model),
-    )  # fmt: skip
+    pcg_models = ModelCache(
+        models.client, pcg_kind(), prefix=settings.redis_key_prefix, default_path=settings.pcg_model
+    )
+    handler = PcgHandler(settings, table, topics, sink, metrics, models, pcg_models=pcg_models)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def watch_pcg_models() -> None:
+        await pcg_models.watch(settings.model_poll_s)
 
     @app.agent(pcg_topic, name="pcg")
     async def process_pcg(stream: faust.StreamT[bytes]) -> None:

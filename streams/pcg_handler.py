@@ -3,41 +3,27 @@
 It reuses the ECG handler's decoding, gap repair (:mod:`streams.gap_repair`), publishing,
 dead-lettering and vitals flushing (:class:`streams.app.EcgHandler`; it overrides only
 :meth:`PcgHandler.apply`) and keeps its patients in its own table (``pcg_patients``), so the
-ECG path is untouched. The classifier is loaded once from
-``CARDIOWATCH_PCG_MODEL`` (no Redis hot swap yet); without one, S1/S2 and heart rate still run
-but no window is classified and no PCG alert is raised.
+ECG path is untouched. The classifier comes from the worker's ``pcg`` model cache
+(:mod:`streams.model_registry`): ``CARDIOWATCH_PCG_MODEL`` until a version is published in
+Redis, then hot-swapped like the beat model. Without one (a missing or broken default), S1/S2
+and heart rate still run but no window is classified and no PCG alert is raised.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from cardiowatch.schemas import SampleChunk, SchemaError
 from models.pcg import PcgClassifier
 from streams.app import EcgHandler
+from streams.model_registry import PCG, ModelCache
 from streams.pcg_processor import PcgState, process_pcg_chunk
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PcgHandler", "load_pcg_classifier"]
-
-
-def load_pcg_classifier(path: str) -> PcgClassifier | None:
-    """The classifier at ``path``; ``None`` when ``path`` is empty or holds no usable model.
-
-    A missing or broken PCG model is logged and the worker goes on without PCG classification,
-    so that it never takes the ECG path down with it.
-    """
-    if not path:
-        return None
-    try:
-        return PcgClassifier.from_bytes(Path(path).read_bytes())
-    except (OSError, ValueError) as exc:
-        log.error("no heart-sound classifier: %s (%s)", type(exc).__name__, path)
-        return None
+__all__ = ["PcgHandler"]
 
 
 class PcgHandler(EcgHandler):
@@ -45,9 +31,9 @@ class PcgHandler(EcgHandler):
 
     kind = "pcg"
 
-    def __init__(self, *args: Any, classifier: PcgClassifier | None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, pcg_models: ModelCache[PcgClassifier], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.classifier = classifier
+        self.pcg_models = pcg_models
 
     async def apply(
         self,
@@ -67,8 +53,10 @@ class PcgHandler(EcgHandler):
         t1 = time.perf_counter()
         table_key = chunk.patient_id.encode()
         state: PcgState | None = self.load_pickled(table_key)
+        classifier = await self.pcg_models.ensure()
+        m.set_model_version(PCG, None if classifier is None else classifier.version)
         try:
-            result, new_state = process_pcg_chunk(state, chunk, self.classifier)
+            result, new_state = process_pcg_chunk(state, chunk, classifier)
         except Exception as exc:  # a stage bug must not stop the worker
             log.exception("heart-sound processing failed (%s)", type(exc).__name__)
             failure = SchemaError("processing_error", type(exc).__name__)

@@ -24,9 +24,14 @@ def synthetic_pcg(
     return x * 0.3, s1, s2
 
 
-def random_classifier(seed: int = 0) -> PcgClassifier:
-    """An untrained classifier (random weights) with the default window spec."""
+def random_pcg_artifact(seed: int = 0, spec: WindowSpec | None = None) -> bytes:
+    """An untrained heart-sound artifact (random weights, seeded): a valid model of its own."""
     import torch
 
     torch.manual_seed(seed)
-    return PcgClassifier.from_bytes(encode_pcg_artifact(PcgNet(), WindowSpec()))
+    return encode_pcg_artifact(PcgNet(), spec or WindowSpec())
+
+
+def random_classifier(seed: int = 0) -> PcgClassifier:
+    """An untrained classifier (random weights) with the default window spec."""
+    return PcgClassifier.from_bytes(random_pcg_artifact(seed))

@@ -24,12 +24,12 @@ from aiokafka.structs import OffsetAndMetadata
 from cardiowatch.schemas import Vitals
 from cardiowatch.services import ensure_topics
 from cardiowatch.settings import Settings
+from models.pcg import PcgClassifier
 from simulators.audio import pcg_patients
 from simulators.build import synthetic_patients
 from simulators.patients import run_replay
 from simulators.replay import VirtualPatient, make_chunk
 from streams.gap_repair import ChunkRefetcher
-from streams.pcg_handler import load_pcg_classifier
 from streams.pcg_processor import PcgState, process_pcg_chunk
 from tests.integration.harness import fresh_settings, read_topic, replay, start_worker
 from tests.integration.test_rebalance import expected, wait_vitals
@@ -133,7 +133,7 @@ def pcg_expected(
     settings: Settings, files: list[Path], n_chunks: int
 ) -> dict[str, tuple[int, int]]:
     """Per heart-sound patient: last vitals sample index and S1 count, computed in-process."""
-    classifier = load_pcg_classifier(settings.pcg_model)
+    classifier = PcgClassifier.from_bytes(Path(settings.pcg_model).read_bytes())
     out = {}
     for patient in pcg_patients(files, 4, loop=True):
         state: PcgState | None = None

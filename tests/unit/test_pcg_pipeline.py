@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pickle
 from pathlib import Path
@@ -261,14 +262,33 @@ def test_analyze_handles_silence_and_very_short_files(tmp_path: Path) -> None:
 
 
 def test_a_missing_or_broken_pcg_model_leaves_the_worker_without_it(tmp_path: Path) -> None:
-    from streams.pcg_handler import load_pcg_classifier
+    import socket
+
+    from redis.asyncio import Redis
+
+    from streams.model_registry import ModelCache, pcg_kind
+
+    closed = socket.socket()  # bound, never listening: connections to it are refused
+    closed.bind(("127.0.0.1", 0))
+
+    async def default_model(path: str) -> PcgClassifier | None:
+        client: Redis[bytes] = Redis.from_url(f"redis://127.0.0.1:{closed.getsockname()[1]}")
+        try:  # the registry is unreachable, so the worker falls back to its default artifact
+            return await ModelCache(client, pcg_kind(), prefix="cw:", default_path=path).ensure()
+        finally:
+            await client.aclose()  # type: ignore[attr-defined]  # redis>=5; stubs lag
 
     broken = tmp_path / "broken.cwm"
     broken.write_bytes(b"not a model")
-    assert load_pcg_classifier("") is None
-    assert load_pcg_classifier(str(tmp_path / "missing.cwm")) is None
-    assert load_pcg_classifier(str(broken)) is None
-    committed = load_pcg_classifier(str(Path(__file__).parents[2] / "models/artifacts/pcg.cwm"))
+    try:
+        assert asyncio.run(default_model("")) is None
+        assert asyncio.run(default_model(str(tmp_path / "missing.cwm"))) is None
+        assert asyncio.run(default_model(str(broken))) is None
+        committed = asyncio.run(
+            default_model(str(Path(__file__).parents[2] / "models/artifacts/pcg.cwm"))
+        )
+    finally:
+        closed.close()
     assert committed is not None
     assert committed.version == "sha256:0d01d15265c5c264"
     assert committed.spec.norm == "running"
