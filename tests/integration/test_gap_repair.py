@@ -32,7 +32,7 @@ from simulators.replay import VirtualPatient, make_chunk
 from streams.gap_repair import ChunkRefetcher
 from streams.pcg_processor import PcgState, process_pcg_chunk
 from tests.integration.harness import fresh_settings, read_topic, replay, start_worker
-from tests.integration.test_rebalance import expected, wait_vitals
+from tests.integration.test_rebalance import expected, latest_vitals, wait_vitals
 from tests.integration.test_spine import beats_of
 
 pytestmark = pytest.mark.integration
@@ -185,21 +185,13 @@ def test_heart_sound_worker_reads_back_skipped_chunks(
 def wait_pcg_vitals(settings: Settings, ends: dict[str, int]) -> dict[str, Vitals]:
     """Latest vitals per heart-sound patient once each reached its end sample index."""
 
-    def latest(msgs: list[tuple[bytes, bytes]]) -> dict[str, Vitals]:
-        out: dict[str, Vitals] = {}
-        for _, value in msgs:
-            v = Vitals.decode(value)
-            if v.patient_id not in out or v.sample_index > out[v.patient_id].sample_index:
-                out[v.patient_id] = v
-        return out
-
     def done(msgs: list[tuple[bytes, bytes]]) -> bool:
-        got = latest(msgs)
+        got = latest_vitals(msgs)
         return all(pid in got and got[pid].sample_index >= end for pid, end in ends.items())
 
     msgs = read_topic(settings, settings.topic_vitals, until=done, timeout_s=120)
-    assert done(msgs), {k: v.sample_index for k, v in latest(msgs).items()}
-    return latest(msgs)
+    assert done(msgs), {k: v.sample_index for k, v in latest_vitals(msgs).items()}
+    return latest_vitals(msgs)
 
 
 def test_refetcher_returns_one_keys_records_in_an_offset_range(services: Settings) -> None:

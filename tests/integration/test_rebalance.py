@@ -52,24 +52,26 @@ def expected(n_chunks: int) -> dict[str, tuple[list[int], int, set[str]]]:
     return out
 
 
+def latest_vitals(msgs: list[tuple[bytes, bytes]]) -> dict[str, Vitals]:
+    """The vitals message with the largest sample index, per patient."""
+    out: dict[str, Vitals] = {}
+    for _, value in msgs:
+        v = Vitals.decode(value)
+        if v.patient_id not in out or v.sample_index > out[v.patient_id].sample_index:
+            out[v.patient_id] = v
+    return out
+
+
 def wait_vitals(settings: Settings, end_sample: int, timeout_s: float = 120.0) -> dict[str, Vitals]:
     """Latest vitals per patient once every patient reached ``end_sample``."""
 
-    def latest(msgs: list[tuple[bytes, bytes]]) -> dict[str, Vitals]:
-        out: dict[str, Vitals] = {}
-        for _, value in msgs:
-            v = Vitals.decode(value)
-            if v.patient_id not in out or v.sample_index > out[v.patient_id].sample_index:
-                out[v.patient_id] = v
-        return out
-
     def done(msgs: list[tuple[bytes, bytes]]) -> bool:
-        got = latest(msgs)
+        got = latest_vitals(msgs)
         return len(got) == N_PATIENTS and all(v.sample_index >= end_sample for v in got.values())
 
     msgs = read_topic(settings, settings.topic_vitals, until=done, timeout_s=timeout_s)
-    assert done(msgs), {k: v.sample_index for k, v in latest(msgs).items()}
-    return latest(msgs)
+    assert done(msgs), {k: v.sample_index for k, v in latest_vitals(msgs).items()}
+    return latest_vitals(msgs)
 
 
 def test_state_exact_across_join_and_sigkill(services: Settings, tmp_path: Path) -> None:
