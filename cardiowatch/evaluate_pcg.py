@@ -179,12 +179,21 @@ def _match(ref: Sequence[int], det: Sequence[int], tol: int) -> int:
     return hits
 
 
-def score_segmentation(data_dir: Path, spec: WindowSpec) -> dict[str, Any]:
-    """S1/S2 F1 (percent) within 60 ms against ``set_a_timing.csv``."""
+def timing_files(data_dir: Path) -> list[str]:
+    """The file names of ``set_a_timing.csv``, sorted."""
+    with (data_dir / "pascal" / "set_a_timing.csv").open(newline="") as f:
+        return sorted({row["fname"] for row in csv.DictReader(f)})
+
+
+def score_segmentation(
+    data_dir: Path, spec: WindowSpec, *, files: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """S1/S2 F1 (percent) within 60 ms against ``set_a_timing.csv`` (``files``: a subset)."""
     refs: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"S1": [], "S2": []})
     with (data_dir / "pascal" / "set_a_timing.csv").open(newline="") as f:
         for row in csv.DictReader(f):
-            refs[row["fname"]][row["sound"]].append(int(row["location"]))
+            if files is None or row["fname"] in files:
+                refs[row["fname"]][row["sound"]].append(int(row["location"]))
     counts = {s: [0, 0, 0] for s in ("S1", "S2")}  # hits, references, detections
     for fname, ref in sorted(refs.items()):
         samples, fs_hz = load_audio(data_dir / "pascal" / fname)

@@ -25,7 +25,7 @@ from ._segment import HeartSound, S1S2Segmenter, heart_rate_bpm
 
 __all__ = ["PCG_DETECTOR_VERSION", "PcgMonitor", "PcgUpdate"]
 
-PCG_DETECTOR_VERSION = "pcg-0.2"  # 0.2: S1/S2 by interval durations
+PCG_DETECTOR_VERSION = "pcg-0.3"  # 0.2: S1/S2 by interval durations; 0.3: faint peaks
 _HR_HISTORY = 11
 
 
