@@ -14,12 +14,13 @@ and the systolic interval ``T_sys`` the highest at lags 0.2 s to ``T / 2``, both
 parabola through the peak, and a peak near half the best period lag that reaches 80 % of it is
 taken as the period (with whole lags the peak at 2 T can top the one at T, which at fast rates
 doubled the period and mislabelled every sound). A peak is labelled ``lag_s`` after it
-happened, by the best (Viterbi) labelling of the peaks from the last labelled sound up to that moment: each is S1, S2
-or noise; S1 -> S2 intervals score as a Gaussian around ``T_sys``, S2 -> S1 around
-``T - T_sys`` (wider: diastole varies more), S1 -> S1 and S2 -> S2 (a missed sound) around ``T``
-with a penalty, a noise peak with a penalty proportional to its height. Systole is shorter and steadier than diastole,
-so the labels follow the rhythm, not the loudness. Decisions are final (earlier labels anchor
-later ones). The declared latency is ``peak_half_s + lag_s``.
+happened, by the best (Viterbi) labelling of the peaks from the last labelled sound up to that
+moment: each is S1, S2 or noise; S1 -> S2 intervals score as a Gaussian around ``T_sys``,
+S2 -> S1 around ``T - T_sys`` (wider: diastole varies more), S1 -> S1 and S2 -> S2 (a missed
+sound) around ``T`` with a penalty, a noise peak with a penalty proportional to its height.
+Systole is shorter and steadier than diastole, so the labels follow the rhythm, not the
+loudness. Decisions are final (earlier labels anchor later ones). The declared latency is
+``peak_half_s + lag_s``.
 """
 
 from __future__ import annotations
