@@ -20,6 +20,7 @@ from ._decision import AlarmEvent, PcgAlarms, WindowScore
 from ._envelope import HomomorphicEnvelope
 from ._features import PcgWindow, Windower, WindowSpec
 from ._model import PcgClassifier
+from ._quality import HF_SHARE_MAX, with_quality_rule
 from ._resample import Resampler
 from ._segment import HeartSound, S1S2Segmenter, heart_rate_bpm
 
@@ -123,7 +124,9 @@ def score_windows(
     classifier: PcgClassifier, windows: list[PcgWindow], origin: int = 0
 ) -> list[WindowScore]:
     """Score windows in one batch; start samples shifted by ``origin``."""
-    probs = classifier.score(windows)
+    probs = with_quality_rule(
+        classifier.score(windows), np.array([w.hf_share for w in windows]), HF_SHARE_MAX
+    )
     return [
         WindowScore(w.start_sample + origin, round(float(p[0]), 4), round(float(p[1]), 4),
                     round(float(p[2]), 4))
