@@ -7,6 +7,10 @@
   from, so these are scored by 5-fold cross-validation on PASCAL grouped by subject (set B) or
   recording (set A), every PhysioNet recording in every training fold: normal-vs-murmur AUROC,
   artifact recall (mean ``poor_quality`` >= 0.5) and the 5-class confusion matrix.
+* The quality rule (:mod:`models.pcg._quality`): each fold's threshold is chosen on that
+  fold's training recordings alone (none, so no rule, when they hold no artifact label: the
+  leave-PASCAL-out fold); the same figures without the rule are reported beside them
+  (``databases_model_only``, ``pascal_model_only``).
 * S1/S2 timing against ``set_a_timing.csv`` (F1 within 60 ms, one-to-one, detections counted
   between the first and last reference sound of each file +- 60 ms; no model involved).
 
@@ -35,7 +39,9 @@ from models.pcg import (
     PcgMonitor,
     PcgNet,
     WindowSpec,
+    choose_hf_threshold,
     recording_decision,
+    with_quality_rule,
 )
 from simulators.audio import load_audio
 
@@ -63,15 +69,26 @@ def _outputs(net: PcgNet, features: npt.NDArray[np.float32]) -> npt.NDArray[np.f
 
 
 def _per_recording(
-    net: PcgNet, ws: WindowSet, test: Sequence[int]
+    net: PcgNet, ws: WindowSet, test: Sequence[int], hf_threshold: float | None = None
 ) -> dict[int, npt.NDArray[np.float32]]:
-    """Window outputs ``(n_windows, 3 + 5)`` of each test recording (empty when too short)."""
+    """Window outputs ``(n_windows, 3 + 5)`` of each test recording (empty when too short),
+    ``poor_quality`` raised by the quality rule at ``hf_threshold`` (``None``: no rule)."""
     mask = np.isin(ws.rec, np.asarray(test))
     out = _outputs(net, ws.features[mask])
+    out[:, : len(HEADS)] = with_quality_rule(out[:, : len(HEADS)], ws.hf_share[mask], hf_threshold)
     recs = ws.rec[mask]
     width = len(HEADS) + len(PASCAL_CLASSES)
     return {i: out[recs == i] if (recs == i).any() else np.zeros((0, width), np.float32)
             for i in test}  # fmt: skip
+
+
+def fold_hf_threshold(
+    recordings: Sequence[Recording], ws: WindowSet, train: Sequence[int]
+) -> float | None:
+    """The quality rule's threshold chosen on the training recordings of a fold alone
+    (``None`` when they hold no artifact label: no rule)."""
+    shares = [ws.hf_share[ws.rec == i] for i in train]
+    return choose_hf_threshold(shares, [recordings[i].poor_quality for i in train])
 
 
 def _pct(num: int, den: int) -> float | None:
@@ -179,12 +196,21 @@ def _match(ref: Sequence[int], det: Sequence[int], tol: int) -> int:
     return hits
 
 
-def score_segmentation(data_dir: Path, spec: WindowSpec) -> dict[str, Any]:
-    """S1/S2 F1 (percent) within 60 ms against ``set_a_timing.csv``."""
+def timing_files(data_dir: Path) -> list[str]:
+    """The file names of ``set_a_timing.csv``, sorted."""
+    with (data_dir / "pascal" / "set_a_timing.csv").open(newline="") as f:
+        return sorted({row["fname"] for row in csv.DictReader(f)})
+
+
+def score_segmentation(
+    data_dir: Path, spec: WindowSpec, *, files: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """S1/S2 F1 (percent) within 60 ms against ``set_a_timing.csv`` (``files``: a subset)."""
     refs: dict[str, dict[str, list[int]]] = defaultdict(lambda: {"S1": [], "S2": []})
     with (data_dir / "pascal" / "set_a_timing.csv").open(newline="") as f:
         for row in csv.DictReader(f):
-            refs[row["fname"]][row["sound"]].append(int(row["location"]))
+            if files is None or row["fname"] in files:
+                refs[row["fname"]][row["sound"]].append(int(row["location"]))
     counts = {s: [0, 0, 0] for s in ("S1", "S2")}  # hits, references, detections
     for fname, ref in sorted(refs.items()):
         samples, fs_hz = load_audio(data_dir / "pascal" / fname)
@@ -230,7 +256,9 @@ def run_evaluation(
             loaded[key] = load_all(data_dir, cache_dir, spec, progress)
         return loaded[key]
 
-    result: dict[str, Any] = {"databases": {}, "variants": variants, "candidates": {
+    result: dict[str, Any] = {"databases": {}, "databases_model_only": {}, "hf_thresholds": {},
+                              "variants": variants,
+                              "candidates": {
         name: {"spec": spec.to_dict(), "config": config.to_dict()}
         for name, (spec, config) in CANDIDATES.items() if name in variants.values()
     }}  # fmt: skip
@@ -240,7 +268,14 @@ def run_evaluation(
         test = [i for i, r in enumerate(recordings) if r.db == db]
         train = [i for i, r in enumerate(recordings) if r.db != db]
         net = fit(recordings, ws, train, config)
-        result["databases"][db] = score_database(recordings, _per_recording(net, ws, test))
+        threshold = fold_hf_threshold(recordings, ws, train)
+        result["hf_thresholds"][db] = threshold
+        result["databases"][db] = score_database(
+            recordings, _per_recording(net, ws, test, threshold)
+        )
+        result["databases_model_only"][db] = score_database(
+            recordings, _per_recording(net, ws, test)
+        )
         if on_fold is not None:
             on_fold(f"held out {db}")
     recordings, ws = data(variants["pascal"])
@@ -248,13 +283,19 @@ def run_evaluation(
     pascal = [i for i, r in enumerate(recordings) if r.db == "pascal"]
     others = [i for i, r in enumerate(recordings) if r.db != "pascal"]
     outputs: dict[int, npt.NDArray[np.float32]] = {}
-    for fold in _folds(recordings, pascal, PASCAL_FOLDS):
+    model_only: dict[int, npt.NDArray[np.float32]] = {}
+    for k, fold in enumerate(_folds(recordings, pascal, PASCAL_FOLDS)):
         held = set(fold)
-        net = fit(recordings, ws, others + [i for i in pascal if i not in held], config)
-        outputs.update(_per_recording(net, ws, fold))
+        train = others + [i for i in pascal if i not in held]
+        net = fit(recordings, ws, train, config)
+        threshold = fold_hf_threshold(recordings, ws, train)
+        result["hf_thresholds"][f"pascal fold {k}"] = threshold
+        outputs.update(_per_recording(net, ws, fold, threshold))
+        model_only.update(_per_recording(net, ws, fold))
         if on_fold is not None:
             on_fold("pascal fold")
     result["pascal"] = score_pascal(recordings, outputs)
+    result["pascal_model_only"] = score_pascal(recordings, model_only)
     result["pascal_cv_abnormal"] = score_database(recordings, outputs)
     result["segmentation"] = score_segmentation(data_dir, CANDIDATES[SHIPPED_VARIANT][0])
     return result
@@ -267,6 +308,8 @@ def markdown(result: dict[str, Any]) -> str:
         return "-" if v is None else str(v)
 
     lines = [
+        f"Quality-rule thresholds per fold: {result.get('hf_thresholds')}",
+        "",
         "| held-out database | abnormal | normal | Se % | Sp % | MAcc % | unsure | too short |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -274,6 +317,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {db} | {r['abnormal']} | {r['normal']} | {f(r['se'])} | {f(r['sp'])} | "
                      f"{f(r['macc'])} | {r['unsure']} | {r['too_short']} |")  # fmt: skip
     p = result["pascal"]
+    po = result.get("pascal_model_only", p)
     cv = result["pascal_cv_abnormal"]
     s = result["segmentation"]
     lines += [
@@ -281,7 +325,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"PASCAL, {PASCAL_FOLDS}-fold CV grouped by subject: murmur AUROC {f(p['murmur_auroc'])}, "
         f"artifact recall {f(p['artifact_recall'])} %, non-artifacts flagged "
         f"{f(p['non_artifact_flagged'])} %, 5-class accuracy {f(p['accuracy_5class'])} %, "
-        f"abnormal Se/Sp/MAcc {f(cv['se'])}/{f(cv['sp'])}/{f(cv['macc'])} %.",
+        f"abnormal Se/Sp/MAcc {f(cv['se'])}/{f(cv['sp'])}/{f(cv['macc'])} %. Without the "
+        f"quality rule: murmur AUROC {f(po['murmur_auroc'])}, artifact recall "
+        f"{f(po['artifact_recall'])} %, non-artifacts flagged {f(po['non_artifact_flagged'])} %.",
         "",
         f"S1/S2 on set_a_timing ({s['files']} files, 60 ms): S1 F1 {f(s['s1_f1'])} % "
         f"(Se {f(s['s1_se'])}, +P {f(s['s1_ppv'])}), S2 F1 {f(s['s2_f1'])} % "

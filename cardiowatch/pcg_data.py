@@ -28,6 +28,8 @@ from simulators.audio import load_audio
 
 log = logging.getLogger(__name__)
 
+#: Version of the window cache's layout (2: with ``hf_share``); part of the cache key.
+_CACHE_LAYOUT = 2
 PHYSIONET_DBS = ("training-b", "training-c", "training-d")
 DATABASES = (*PHYSIONET_DBS, "pascal")
 
@@ -96,10 +98,12 @@ def all_recordings(data_dir: Path, dbs: Sequence[str] = DATABASES) -> list[Recor
 
 @dataclass(frozen=True)
 class WindowSet:
-    """Windows of many recordings: ``features[i]`` belongs to recording ``rec[i]``."""
+    """Windows of many recordings: ``features[i]`` belongs to recording ``rec[i]``;
+    ``hf_share[i]`` is its high-band share (the quality rule's cue)."""
 
     features: npt.NDArray[np.float32]  # (n, n_mels, n_frames)
     rec: npt.NDArray[np.int64]
+    hf_share: npt.NDArray[np.float32]
 
 
 def build_windows(
@@ -107,24 +111,29 @@ def build_windows(
     on_recording: Callable[[str], None] | None = None,
 ) -> WindowSet:  # fmt: skip
     """Windows of every recording, cut by the stream's stages; cached under ``cache_dir``."""
-    key = json.dumps([spec.to_dict(), [str(r.path) for r in recordings]], sort_keys=True)
+    key = json.dumps([spec.to_dict(), [str(r.path) for r in recordings], _CACHE_LAYOUT],
+                     sort_keys=True)  # fmt: skip
     cache = cache_dir / "pcg" / f"windows-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     if cache.exists():
         with np.load(cache) as z:
-            return WindowSet(z["features"], z["rec"])
+            return WindowSet(z["features"], z["rec"], z["hf_share"])
     feats: list[npt.NDArray[np.float32]] = []
     recs: list[int] = []
+    shares: list[float] = []
     for i, r in enumerate(recordings):
         samples, fs_hz = load_audio(r.path)
         windows = recording_windows(samples.astype(np.float64) / 32768.0, fs_hz, spec)
         feats += [w.features for w in windows]
         recs += [i] * len(windows)
+        shares += [w.hf_share for w in windows]
         if on_recording is not None:
             on_recording(r.path.name)
     shape = (0, spec.n_mels, spec.n_frames)
     ws = WindowSet(
-        np.stack(feats) if feats else np.zeros(shape, np.float32), np.asarray(recs, np.int64)
+        np.stack(feats) if feats else np.zeros(shape, np.float32),
+        np.asarray(recs, np.int64),
+        np.asarray(shares, np.float32),
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, features=ws.features, rec=ws.rec)
+    np.savez(cache, features=ws.features, rec=ws.rec, hf_share=ws.hf_share)
     return ws

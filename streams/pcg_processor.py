@@ -29,11 +29,12 @@ from streams.processor import OUTBOX_CHUNKS, ChunkOutputs, ChunkResult
 __all__ = ["PCG_STATE_VERSION", "PcgState", "process_pcg_chunk"]
 
 #: Layout of the pickled :class:`PcgState`. 2: the windower keeps running per-band sums
-#: (``WindowSpec.norm == "running"``). A stored state of another version (states pickled before
+#: (``WindowSpec.norm == "running"``). 3: the S1/S2 segmenter keeps each pending peak's noise
+#: cost. A stored state of another version (states pickled before
 #: the field existed read as 1), or one whose monitor was built for another window spec, is
 #: dropped and the patient restarts at the chunk (counted as a discontinuity), never unpickled
 #: into a half-compatible monitor.
-PCG_STATE_VERSION = 2
+PCG_STATE_VERSION = 3
 
 
 @dataclass

@@ -26,6 +26,13 @@ from ._monitor import (
     recording_windows,
     score_windows,
 )
+from ._quality import (
+    HF_SHARE_MAX,
+    HF_SPLIT_HZ,
+    choose_hf_threshold,
+    high_band_share,
+    with_quality_rule,
+)
 from ._resample import Resampler
 from ._segment import HeartSound, S1S2Segmenter, heart_rate_bpm
 
@@ -33,6 +40,8 @@ __all__ = [
     "ALARM_ABNORMAL",
     "ALARM_POOR_QUALITY",
     "HEADS",
+    "HF_SHARE_MAX",
+    "HF_SPLIT_HZ",
     "MESSAGES",
     "PASCAL_CLASSES",
     "PCG_DETECTOR_VERSION",
@@ -51,13 +60,16 @@ __all__ = [
     "WindowScore",
     "WindowSpec",
     "Windower",
+    "choose_hf_threshold",
     "decode_pcg_artifact",
     "encode_pcg_artifact",
     "heart_rate_bpm",
+    "high_band_share",
     "log_mel",
     "recording_decision",
     "recording_windows",
     "score_windows",
     "train_pcg_net",
+    "with_quality_rule",
 ]
 from ._train import TrainConfig, train_pcg_net

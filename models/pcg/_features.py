@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._quality import high_band_share
+
 FloatArray = NDArray[np.float64]
 F32Array = NDArray[np.float32]
 
@@ -99,10 +101,12 @@ class WindowSpec:
 
 @dataclass(frozen=True)
 class PcgWindow:
-    """One final window: its first internal-rate sample and its log-mel features."""
+    """One final window: its first internal-rate sample, its log-mel features and its
+    high-band share (un-normalised quality cue, :func:`models.pcg.high_band_share`)."""
 
     start_sample: int
     features: F32Array  # (n_mels, n_frames)
+    hf_share: float = 0.0
 
 
 @functools.lru_cache(maxsize=8)
@@ -166,6 +170,9 @@ class Windower:
         self._n_windows += 1
         return standardise(logm, (self._band_sum / self._n_windows).astype(np.float32))
 
+    def _hf(self, x: NDArray[np.floating]) -> float:
+        return round(high_band_share(x, self.spec.fs_hz), 4)
+
     def process(self, x: NDArray[np.floating]) -> list[PcgWindow]:
         """Consume samples; return the windows that became complete."""
         arr = np.asarray(x, dtype=np.float32).reshape(-1)
@@ -177,7 +184,8 @@ class Windower:
         out = []
         while self._next_start + n <= end:
             i = self._next_start - self._buf_start
-            out.append(PcgWindow(self._next_start, self._features(self._buf[i : i + n])))
+            w = self._buf[i : i + n]
+            out.append(PcgWindow(self._next_start, self._features(w), self._hf(w)))
             self._next_start += hop
         drop = max(0, self._next_start - self._buf_start)
         self._buf = self._buf[drop:]
@@ -196,6 +204,6 @@ class Windower:
         if self._next_start == 0 and self._buf.size >= round(self.spec.min_s * self.spec.fs_hz):
             padded = np.zeros(n, dtype=np.float32)
             padded[n - self._buf.size :] = self._buf
-            out.append(PcgWindow(self._buf.size - n, self._features(padded)))
+            out.append(PcgWindow(self._buf.size - n, self._features(padded), self._hf(padded)))
         self.reset()
         return out

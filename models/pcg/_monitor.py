@@ -20,12 +20,13 @@ from ._decision import AlarmEvent, PcgAlarms, WindowScore
 from ._envelope import HomomorphicEnvelope
 from ._features import PcgWindow, Windower, WindowSpec
 from ._model import PcgClassifier
+from ._quality import HF_SHARE_MAX, with_quality_rule
 from ._resample import Resampler
 from ._segment import HeartSound, S1S2Segmenter, heart_rate_bpm
 
 __all__ = ["PCG_DETECTOR_VERSION", "PcgMonitor", "PcgUpdate"]
 
-PCG_DETECTOR_VERSION = "pcg-0.2"  # 0.2: S1/S2 by interval durations
+PCG_DETECTOR_VERSION = "pcg-0.3"  # 0.2: S1/S2 by interval durations; 0.3: faint peaks
 _HR_HISTORY = 11
 
 
@@ -123,7 +124,9 @@ def score_windows(
     classifier: PcgClassifier, windows: list[PcgWindow], origin: int = 0
 ) -> list[WindowScore]:
     """Score windows in one batch; start samples shifted by ``origin``."""
-    probs = classifier.score(windows)
+    probs = with_quality_rule(
+        classifier.score(windows), np.array([w.hf_share for w in windows]), HF_SHARE_MAX
+    )
     return [
         WindowScore(w.start_sample + origin, round(float(p[0]), 4), round(float(p[1]), 4),
                     round(float(p[2]), 4))

@@ -2,19 +2,25 @@
 
 Peaks: an envelope sample is a heart-sound peak when it is the largest within ``peak_half_s``
 on both sides and stands above an adaptive threshold (``threshold`` of the way from the 20th
-to the 95th percentile of the last ``context_s`` seconds of envelope). A peak is known
-``peak_half_s`` after it happened.
+to the 95th percentile of the last ``context_s`` seconds of envelope; low, so that a faint S2
+still becomes a candidate). A peak is known ``peak_half_s`` after it happened. Its height on
+that scale (0 at the 20th, 1 at the 95th percentile) prices calling it noise: a faint peak
+is cheap to skip, a loud one is not.
 
 Labels by interval durations (the logic of Schmidt 2010 and Springer 2016, as a fixed-lag
 decoder): the heart period ``T`` is the highest envelope autocorrelation at lags 0.4-2.0 s
 and the systolic interval ``T_sys`` the highest at lags 0.2 s to ``T / 2``, both over the last
-``acf_window_s`` seconds of envelope. A peak is labelled ``lag_s`` after it happened, by the best
-(Viterbi) labelling of the peaks from the last labelled sound up to that moment: each is S1, S2
-or noise; S1 -> S2 intervals score as a Gaussian around ``T_sys``, S2 -> S1 around
-``T - T_sys`` (wider: diastole varies more), S1 -> S1 and S2 -> S2 (a missed sound) around ``T``
-with a penalty, a noise peak with a penalty. Systole is shorter and steadier than diastole,
-so the labels follow the rhythm, not the loudness. Decisions are final (earlier labels anchor
-later ones). The declared latency is ``peak_half_s + lag_s``.
+``acf_window_s`` seconds of envelope; both lags are refined to a fraction of a sample by a
+parabola through the peak, and a peak near half the best period lag that reaches 80 % of it is
+taken as the period (with whole lags the peak at 2 T can top the one at T, which at fast rates
+doubled the period and mislabelled every sound). A peak is labelled ``lag_s`` after it
+happened, by the best (Viterbi) labelling of the peaks from the last labelled sound up to that
+moment: each is S1, S2 or noise; S1 -> S2 intervals score as a Gaussian around ``T_sys``,
+S2 -> S1 around ``T - T_sys`` (wider: diastole varies more), S1 -> S1 and S2 -> S2 (a missed
+sound) around ``T`` with a penalty, a noise peak with a penalty proportional to its height.
+Systole is shorter and steadier than diastole, so the labels follow the rhythm, not the
+loudness. Decisions are final (earlier labels anchor later ones). The declared latency is
+``peak_half_s + lag_s``.
 """
 
 from __future__ import annotations
@@ -80,7 +86,7 @@ class S1S2Segmenter:
 
     def __init__(
         self, env_fs_hz: float, *, decim: int = 20, peak_half_s: float = 0.1,
-        context_s: float = 3.0, threshold: float = 0.3, max_gap_s: float = 2.0,
+        context_s: float = 3.0, threshold: float = 0.1, max_gap_s: float = 2.0,
         delay_s: float = 0.03, lag_s: float = 1.5, acf_window_s: float = 6.0,
     ) -> None:  # fmt: skip
         self.env_fs_hz = float(env_fs_hz)
@@ -113,6 +119,7 @@ class S1S2Segmenter:
         self._next_t = 0  # next envelope index to examine as a peak candidate
         self._seq0 = 0  # peak number of self._peaks[0]
         self._peaks: list[int] = []  # recent peaks (envelope indices), decided and pending
+        self._noise: list[float] = []  # cost of calling each of those peaks noise
         self._cost: list[list[float]] = []  # best path cost ending in S1 / S2 at each peak
         self._back: list[list[tuple[int, int] | None]] = []  # (peak number, label) before
         self._n_pending = 0  # the last ``_n_pending`` peaks await their label
@@ -135,7 +142,8 @@ class S1S2Segmenter:
                 ctx = buf[max(0, i - self._context) : i + 1]
                 floor, top = np.percentile(ctx, (20.0, 95.0))
                 if v > floor + self.threshold * (top - floor):
-                    self._add_peak(t)
+                    height = float((v - floor) / max(top - floor, _TINY))
+                    self._add_peak(t, height)
             while self._n_pending and self._peaks[-self._n_pending] + self._lag <= t:
                 out += self._decide()
         self._next_t = max(self._next_t, end - half)
@@ -156,29 +164,36 @@ class S1S2Segmenter:
             z = seg - seg.mean()
             acf = np.correlate(z, z, mode="full")[z.size - 1 : z.size + hi_lag + 1]
             if acf[0] > 0:
-                period = float(lo_lag + int(np.argmax(acf[lo_lag : hi_lag + 1])))
+                k = lo_lag + int(np.argmax(acf[lo_lag : hi_lag + 1]))
+                half = round(k / 2)  # the peak at 2 T can top the one at T (lags are whole)
+                if half - 1 >= lo_lag:
+                    h = half - 1 + int(np.argmax(acf[half - 1 : half + 2]))
+                    if acf[h] >= _HARMONIC_SHARE * acf[k]:
+                        k = h
+                period = _refine(acf, k)
                 s_lo, s_hi = round(0.2 * fs), max(round(0.2 * fs), int(period // 2))
-                systole = float(s_lo + int(np.argmax(acf[s_lo : s_hi + 1])))
+                systole = _refine(acf, s_lo + int(np.argmax(acf[s_lo : s_hi + 1])))
         diastole = max(period - systole, systole)
         return _Rhythm(period, systole, 0.05 * fs, 0.07 * diastole + 0.04 * fs)
 
-    def _add_peak(self, t: int) -> None:
-        """One forward step of the Viterbi recursion over peaks."""
+    def _add_peak(self, t: int, height: float) -> None:
+        """One forward step of the Viterbi recursion over peaks (``height``: see ``process``)."""
         r = self._rhythm(t)
         k = len(self._peaks)  # position of the new peak
         seq = self._seq0 + k
         cost = [math.inf, math.inf]
         back: list[tuple[int, int] | None] = [None, None]
         if seq <= _MAX_NOISE_RUN:  # the walk may start here, the peaks before it noise
-            cost = [_NOISE_COST * seq, _NOISE_COST * seq]
+            cost = [sum(self._noise), sum(self._noise)]
         for j in range(max(0, k - _MAX_NOISE_RUN - 1), k):
-            skip = _NOISE_COST * (k - j - 1)
+            skip = sum(self._noise[j + 1 : k])
             d = float(t - self._peaks[j])
             for a in (_S1, _S2):
                 for b in (_S1, _S2):
                     c = self._cost[j][a] + skip + _trans_cost(a, b, d, r, self._max_gap)
                     if c < cost[b]:
                         cost[b], back[b] = c, (self._seq0 + j, a)
+        self._noise.append(_NOISE_COST * height)
         self._peaks.append(t)
         self._cost.append(cost)
         self._back.append(back)
@@ -195,7 +210,7 @@ class S1S2Segmenter:
         best, node = math.inf, None
         for i in range(max(0, n - _MAX_NOISE_RUN - 1), n):
             for lab in (_S1, _S2):
-                c = self._cost[i][lab] + _NOISE_COST * (n - 1 - i)
+                c = self._cost[i][lab] + sum(self._noise[i + 1 :])
                 if c < best:
                     best, node = c, (self._seq0 + i, lab)
         label = None
@@ -208,6 +223,7 @@ class S1S2Segmenter:
         drop = max(0, min(target + 1, n - _MAX_NOISE_RUN - 1))
         if drop:
             self._peaks, self._cost = self._peaks[drop:], self._cost[drop:]
+            self._noise = self._noise[drop:]
             self._back = self._back[drop:]
             self._seq0 += drop
         if label is None:
@@ -223,9 +239,26 @@ class S1S2Segmenter:
         return out
 
 
-_NOISE_COST = 3.0
+_TINY = 1e-12
+#: Cost of calling a peak noise, per unit of its height (0 at the envelope's floor, 1 at its
+#: 95th percentile): a faint peak is cheap to skip, a loud one is not.
+_NOISE_COST = 6.0
 _MISS_COST = 3.0
+#: The autocorrelation peak near half the best period lag is taken as the period when it reaches
+#: this share of the best (the best can be a multiple of the period).
+_HARMONIC_SHARE = 0.8
 _RESTART_COST = 8.0
+
+
+def _refine(acf: FloatArray, k: int) -> float:
+    """Lag of the autocorrelation peak at whole lag ``k``, refined by a parabola."""
+    if not 0 < k < acf.size - 1:
+        return float(k)
+    a, b, c = acf[k - 1], acf[k], acf[k + 1]
+    den = a - 2.0 * b + c
+    if den >= 0.0:  # not a local maximum
+        return float(k)
+    return float(k + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)))
 
 
 def _trans_cost(a: int, b: int, d: float, r: _Rhythm, max_gap: int) -> float:

@@ -112,6 +112,33 @@ def test_segmenter_labels_by_intervals_not_by_loudness() -> None:
     assert _hits(s2, s2_ref) == len(s2)  # no sound mislabelled
 
 
+def test_segmenter_finds_a_faint_s2() -> None:
+    # S2 at 15 % of S1's amplitude in noise: its envelope peak stays low, yet it is an S2.
+    x, s1_ref, s2_ref = synthetic_pcg(1000.0, 20.0, s2_amplitude=0.15, noise=0.03)
+    seg = S1S2Segmenter(50.0)
+    s1, s2 = _labelled(seg.process(_envelope_of(x)) + seg.flush(), 1.0)
+    s1_late = [t for t in s1_ref if t > 1.0]
+    s2_late = [t for t in s2_ref if t > 1.0]
+    assert _hits(s1, s1_late) == len(s1_late) == len(s1)
+    assert _hits(s2, s2_late) == len(s2_late) == len(s2)
+
+
+@pytest.mark.parametrize(("rate_bpm", "systole_s"), [(120.0, 0.22), (140.0, 0.2), (150.0, 0.19)])
+def test_segmenter_follows_a_fast_heart(rate_bpm: float, systole_s: float) -> None:
+    # At 140 bpm the period is 21.4 envelope samples: the autocorrelation peak at twice the
+    # period can top the one at the period, which must not double the period estimate.
+    x, s1_ref, s2_ref = synthetic_pcg(1000.0, 20.0, heart_rate_bpm=rate_bpm,
+                                      systole_s=systole_s)  # fmt: skip
+    seg = S1S2Segmenter(50.0)
+    s1, s2 = _labelled(seg.process(_envelope_of(x)) + seg.flush(), 1.0)
+    s1_late = [t for t in s1_ref if t > 1.0]
+    s2_late = [t for t in s2_ref if t > 1.0]
+    assert _hits(s1, s1_late) >= len(s1_late) - 1
+    assert _hits(s1, s1_late) == len(s1)  # no sound mislabelled
+    assert _hits(s2, s2_late) >= len(s2_late) - 1
+    assert _hits(s2, s2_late) == len(s2)
+
+
 def test_segmenter_labels_the_last_sounds_at_flush() -> None:
     seg = S1S2Segmenter(50.0)
     during = seg.process(ENV)
