@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.rhythm._beat_shape import BeatShapeMeasures
 from models.rhythm._types import AlarmEvent, AlarmKind, Priority
 
 #: Alarms this stage raises, with their IEC 60601-1-8 priority.
@@ -33,6 +34,9 @@ LATCHING_KINDS: frozenset[AlarmKind] = frozenset(
 )
 
 
+_DOMINANT = BeatShapeMeasures()
+
+
 @dataclass(frozen=True, slots=True)
 class LabelledBeat:
     """A classified beat, with the sample at which its label became final.
@@ -48,12 +52,16 @@ class LabelledBeat:
     final_sample
         Sample at which the label was known (the next beat, where the classifier needs it):
         the ``sample_index`` of the events this beat decides.
+    shape
+        The beat's QRS against the patient's dominant beat (:class:`BeatShape`); the default
+        says "looks like the dominant beat".
     """
 
     sample_index: int
     label: str | None
     quality: float
     final_sample: int
+    shape: BeatShapeMeasures = _DOMINANT
 
 
 class ArrhythmiaDetector:
@@ -135,6 +143,15 @@ class ArrhythmiaDetector:
         gap_s: float = 4.0,
         noise_beats: int = 8,
         noise_quality: float = 0.3,
+        noise_corr: float = 0.5,
+        noise_fraction: float = 0.5,
+        noise_beat_quality: float = 0.85,
+        noise_erratic_fraction: float = 0.75,
+        vt_corr: float = 0.7,
+        vt_wide_ratio: float = 1.5,
+        vt_shape_fraction: float = 0.5,
+        af_skip_labels: str = "V",
+        af_skip_shape: bool = True,
     ) -> None:
         if fs_hz <= 0 or vt_min_beats < 3 or cycles < 2 or svt_min_beats < 3:
             raise ValueError("need fs_hz > 0, vt_min_beats >= 3, cycles >= 2, svt_min_beats >= 3")
@@ -156,6 +173,15 @@ class ArrhythmiaDetector:
         self.gap_s = float(gap_s)
         self.noise_beats = noise_beats
         self.noise_quality = float(noise_quality)
+        self.noise_corr = float(noise_corr)
+        self.noise_fraction = float(noise_fraction)
+        self.noise_beat_quality = float(noise_beat_quality)
+        self.noise_erratic_fraction = float(noise_erratic_fraction)
+        self.vt_corr = float(vt_corr)
+        self.vt_wide_ratio = float(vt_wide_ratio)
+        self.vt_shape_fraction = float(vt_shape_fraction)
+        self.af_skip_labels = af_skip_labels
+        self.af_skip_shape = af_skip_shape
         self.reset()
 
     @property
@@ -177,6 +203,10 @@ class ArrhythmiaDetector:
         self._af_rr: deque[int] = deque(maxlen=self.af_window_beats)
         self._prev_v = False
         self._quality: deque[float] = deque(maxlen=self.noise_beats)
+        self._erratic: deque[tuple[bool, bool]] = deque(maxlen=self.noise_beats)
+        self._vt_run: list[int] = []  # samples of the current run of ventricular-looking beats
+        self._vt_shaped = 0  # beats of that run whose shape is ventricular
+        self._run_vt = False  # whether VT was active during the current run of V beats
         self._v_run: list[int] = []  # samples of the current run of V beats
         self._n_since_v = -1  # non-V beats since the last V (-1: no V yet)
         self._pattern: tuple[int, int] = (0, 0)  # (non-V beats per cycle, cycles in a row)
@@ -217,6 +247,9 @@ class ArrhythmiaDetector:
         self._rr.clear()
         self._af_rr.clear()
         self._v_run = []
+        self._vt_run = []
+        self._vt_shaped = 0
+        self._run_vt = False
         self._n_since_v = -1
         self._pattern = (0, 0)
         self._fast = []
@@ -225,31 +258,84 @@ class ArrhythmiaDetector:
     # -------------------------------------------------------------- detectors
     def _noise(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
         self._quality.append(beat.quality)
+        shape = beat.shape
+        unlike = shape.template_corr < self.noise_corr and shape.previous_corr < self.noise_corr
+        self._erratic.append((unlike and beat.quality < self.noise_beat_quality, unlike))
         if len(self._quality) < self.noise_beats:
             return
         mean_q = sum(self._quality) / len(self._quality)
-        if "noise" not in self._active and mean_q < self.noise_quality:
+        weak = sum(w for w, _ in self._erratic) / len(self._erratic)
+        erratic = sum(e for _, e in self._erratic) / len(self._erratic)
+        if "noise" not in self._active and (
+            mean_q < self.noise_quality
+            or weak >= self.noise_fraction
+            or erratic >= self.noise_erratic_fraction
+        ):
             self._raise(out, "noise", beat.sample_index, beat.final_sample)
             self._restart_counters()
-        elif "noise" in self._active and mean_q >= self.noise_quality + 0.1:
+        elif (
+            "noise" in self._active
+            and mean_q >= self.noise_quality + 0.1
+            and weak < self.noise_fraction / 2
+            and erratic < self.noise_erratic_fraction / 2
+        ):
             self._end(out, "noise", beat.sample_index, beat.final_sample)
 
-    def _ventricular(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+    def _vt_evidence(self, beat: LabelledBeat) -> tuple[bool, bool]:
+        """Whether a beat belongs to a ventricular run, and whether its shape says so.
+
+        A beat belongs to the run when it is labelled ``V``, or when it is both unlike the
+        dominant beat (template correlation ``< vt_corr``) and wide (width ``>=
+        vt_wide_ratio`` times the template's), whatever its label. Its shape says
+        ventricular when it is unlike the dominant beat or wide.
+        """
+        shape = beat.shape
+        unlike = shape.template_corr < self.vt_corr
+        wide = shape.width_ratio >= self.vt_wide_ratio
+        steady = shape.previous_corr >= self.vt_corr
+        return beat.label == "V" or (unlike and wide and steady), unlike or wide
+
+    def _ectopic(self, beat: LabelledBeat) -> bool:
+        """Whether a beat's RR intervals stay out of the AF irregularity measure."""
+        if beat.label is not None and beat.label in self.af_skip_labels:
+            return True
+        if not self.af_skip_shape:
+            return False
+        return bool(self._vt_evidence(beat)[1])
+
+    def _tachycardia(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        """Ventricular tachycardia from runs of ventricular beats that their shape confirms."""
         s, at = beat.sample_index, beat.final_sample
-        if beat.label == "V":
-            self._v_run.append(s)
-            run = self._v_run
+        member, shaped = self._vt_evidence(beat)
+        if member:
+            self._vt_run.append(s)
+            self._vt_shaped += shaped
+            run = self._vt_run
             if (
                 "ventricular_tachycardia" not in self._active
                 and len(run) >= self.vt_min_beats
+                and self._vt_shaped >= self.vt_shape_fraction * len(run)
                 and self._rate_bpm(run) >= self.vt_bpm
                 and self._trusted()
             ):
                 self._raise(out, "ventricular_tachycardia", run[0], at, self._rate_bpm(run))
             return
-        run = self._v_run
         if "ventricular_tachycardia" in self._active:
             self._end(out, "ventricular_tachycardia", s, at)
+        self._vt_run = []
+        self._vt_shaped = 0
+
+    def _ventricular(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        """Couplets and ventricular runs from the ``V`` labels (VT is :meth:`_tachycardia`)."""
+        s, at = beat.sample_index, beat.final_sample
+        if beat.label == "V":
+            self._v_run.append(s)
+            self._run_vt = self._run_vt or "ventricular_tachycardia" in self._active
+            return
+        run, was_vt = self._v_run, self._run_vt
+        self._run_vt = False
+        if was_vt:
+            pass  # reported as ventricular tachycardia
         elif len(run) >= 3:
             self._event(out, "ventricular_run", run[0], s, at)
         elif len(run) == 2:
@@ -289,7 +375,7 @@ class ArrhythmiaDetector:
     def _svt(self, out: list[AlarmEvent], beat: LabelledBeat, rr: int | None) -> None:
         s, at = beat.sample_index, beat.final_sample
         fast = (
-            beat.label != "V"
+            not self._vt_evidence(beat)[0]
             and rr is not None
             and 60.0 * self.fs_hz / rr >= self.svt_bpm
             and "atrial_fibrillation" not in self._active
@@ -383,16 +469,18 @@ class ArrhythmiaDetector:
                 self._event(out, "pause", self._prev or 0, s, beat.final_sample)
             if rr is not None:
                 self._rr.append(rr)
-                if beat.label != "V" and not self._prev_v:
+                ectopic = self._ectopic(beat)
+                if not ectopic and not self._prev_v:
                     self._af_rr.append(rr)
             self._onsets.append(s)
             self._noise(out, beat)
+            self._tachycardia(out, beat)
             self._ventricular(out, beat)
             self._pattern_step(out, beat)
             self._svt(out, beat, rr)
             self._af(out, beat)
             self._prev = s
-            self._prev_v = beat.label == "V"
+            self._prev_v = self._ectopic(beat)
             self._end_sample = max(self._end_sample, beat.final_sample)
         return out
 
