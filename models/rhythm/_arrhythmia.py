@@ -68,43 +68,63 @@ class ArrhythmiaDetector:
     """Raise and end arrhythmia and noise alarms from classified beats, one beat at a time.
 
     Every decision is a function of the beat sequence alone, so the output does not depend
-    on how the stream was cut into chunks. ``V`` beats are ventricular; every other label
-    (``N``, ``S``, ``F``, ``Q``, ``None``) counts as non-ventricular. The beat classifier is
-    weak on ``S`` beats, so the supraventricular alarms use RR intervals first.
+    on how the stream was cut into chunks. Each beat carries its label and its shape against
+    the patient's running dominant-beat template (:class:`BeatShape`: template correlation,
+    correlation with the previous beat, QRS width ratio). A beat is *ventricular-shaped*
+    when it is unlike the template (correlation ``< vt_corr``) or wide (width ``>=
+    vt_wide_ratio`` times the template's). VT rests on label and shape together; couplets,
+    runs and bigeminy/trigeminy on the ``V`` labels (``N``, ``S``, ``F``, ``Q``, ``None``
+    count as non-ventricular there). The beat classifier is weak on ``S`` beats, so the
+    supraventricular alarms use RR intervals first.
 
     =======================  ===============================================================
     kind                     condition
     =======================  ===============================================================
-    ventricular_tachycardia  ``vt_min_beats`` V beats in a row at a mean rate ``>= vt_bpm``;
-                             raised at the beat that completes it, ends at the first
-                             non-V beat
-    ventricular_run          a run of 3 or more V beats that was not VT (reported when the
-                             run ends)
+    ventricular_tachycardia  a run of ``vt_min_beats`` or more ventricular beats at a mean
+                             rate ``>= vt_bpm``, of which at least ``vt_shape_fraction`` are
+                             ventricular-shaped; a beat is in the run when labelled ``V``,
+                             or, whatever its label, when it is unlike the template, wide
+                             and like the beat before it (correlation ``>= vt_corr``);
+                             raised at the beat that completes it, ends at the first beat
+                             not in the run
+    ventricular_run          a run of 3 or more V beats during which VT was not active
+                             (reported when the run ends)
     couplet                  exactly two V beats in a row (reported at the beat after)
     bigeminy                 ``cycles`` V beats each followed by one non-V beat; ends when
                              the pattern breaks
     trigeminy                as bigeminy, with two non-V beats per V
-    svt                      ``svt_min_beats`` non-V beats in a row at ``>= svt_bpm`` whose
-                             run began abruptly (first RR ``<= svt_onset_ratio`` times the
-                             RR before it, or an ``S`` beat), outside atrial fibrillation
+    svt                      ``svt_min_beats`` beats in a row, none in a VT run, at ``>=
+                             svt_bpm`` whose run began abruptly (first RR ``<=
+                             svt_onset_ratio`` times the RR before it, or an ``S`` beat),
+                             outside atrial fibrillation
     atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals
-                             between two non-V beats (all intervals if ``af_sinus_rr`` is
-                             false):
-                             normalised RMS difference of intervals 1, 2 and 3 apart (the
-                             least of the three, so bigeminy and trigeminy are regular)
-                             ``>= af_rmssd`` and entropy of the
-                             RR histogram ``>= af_entropy`` after dropping the extremes; raised
-                             after ``af_confirm`` windows in a row, ended after as many not
+                             between two non-ectopic beats (all intervals if
+                             ``af_sinus_rr`` is false; ectopic: a label in
+                             ``af_skip_labels``, or ventricular-shaped if
+                             ``af_skip_shape``): normalised RMS difference of intervals 1, 2
+                             and 3 apart (the least of the three, so bigeminy and trigeminy
+                             are regular) ``>= af_rmssd`` and entropy of the RR histogram
+                             ``>= af_entropy`` after dropping the extremes; raised after
+                             ``af_confirm`` windows in a row, ended after as many not
     pause                    an RR interval ``>= pause_s`` (up to the asystole limit, which
                              the rate engine owns); raised and ended at the beat after it
-    noise (technical)        mean QRS quality of the last ``noise_beats`` beats ``<
-                             noise_quality``; ends once it is back over it by 0.1
+    noise (technical)        over the last ``noise_beats`` beats: mean QRS quality ``<
+                             noise_quality``, or a share ``>= noise_fraction`` of *erratic*
+                             beats of QRS quality ``< noise_beat_quality``, or a share ``>=
+                             noise_erratic_fraction`` of erratic beats of any quality
+                             (erratic: template and previous-beat correlation both ``<
+                             noise_corr``); ends once the mean quality is back over its
+                             limit by 0.1 and both shares under half their limits
     =======================  ===============================================================
 
     While the noise alarm is active no arrhythmia alarm is raised (the beats cannot be
     trusted) and the ectopy counters start afresh; alarms already active stay active until
-    their own condition ends. A gap of more than ``gap_s`` between beats (signal loss, lead
-    off) also starts the counters afresh.
+    their own condition ends (:class:`~models.monitor.EcgMonitor` also holds back the
+    bradycardia and tachycardia alarms). A gap of more than ``gap_s`` between beats (signal
+    loss, lead off) also starts the counters afresh.
+
+    The shape thresholds were chosen on the MIT-BIH DS1 records only, with
+    ``benchmarks/alarm_design.py`` (figures in ``BENCHMARKS.md``).
 
     Parameters
     ----------
@@ -120,8 +140,14 @@ class ArrhythmiaDetector:
         AF detector (see the table).
     pause_s, gap_s
         Pause threshold and the gap that restarts the counters, seconds.
-    noise_beats, noise_quality
+    noise_beats, noise_quality, noise_corr, noise_fraction, noise_beat_quality
         Noise alarm (see the table).
+    noise_erratic_fraction
+        Noise alarm (see the table).
+    vt_corr, vt_wide_ratio, vt_shape_fraction
+        VT confirmation by shape (see the table).
+    af_skip_labels, af_skip_shape
+        Beats whose RR intervals the AF measure leaves out (see the table).
     """
 
     def __init__(
