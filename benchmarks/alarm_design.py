@@ -14,7 +14,7 @@ at their deciding ``sample_index`` rounded up to the 1 s chunk end, as the twin 
 
 Usage::
 
-    python benchmarks/alarm_design.py cache --records 101,106 --out /tmp/alarms
+    python benchmarks/alarm_design.py cache --records 101,106 --cache /tmp/alarms
     python benchmarks/alarm_design.py replay --records DS1 --cache /tmp/alarms
 """
 
