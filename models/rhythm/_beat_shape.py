@@ -22,15 +22,11 @@ class BeatShapeMeasures:
         Pearson correlation of the QRS window with the previous beat's.
     width_ratio
         QRS width over the template's QRS width (a wide beat is ``> 1``).
-    kurtosis
-        Kurtosis of the whole window (about 3 for Gaussian noise; a QRS complex makes it
-        peaked, well above 3).
     """
 
     template_corr: float = 1.0
     previous_corr: float = 1.0
     width_ratio: float = 1.0
-    kurtosis: float = 10.0
 
 
 class BeatShape:
@@ -105,12 +101,6 @@ class BeatShape:
         den = math.sqrt(float(x @ x) * float(y @ y))
         return float(x @ y) / den if den > 0 else 0.0
 
-    @staticmethod
-    def _kurtosis(m: npt.NDArray[np.float32]) -> float:
-        x = m.astype(np.float64) - float(m.mean())
-        var = float(np.mean(x * x))
-        return float(np.mean(x**4)) / (var * var) if var > 0 else 0.0
-
     def _width_s(self, m: npt.NDArray[np.float32]) -> float:
         slope = np.abs(np.diff(m[self._slope].astype(np.float64)))
         if slope.size == 0 or slope.max() <= 0:
@@ -146,7 +136,7 @@ class BeatShape:
             corr = self._corr(m, self._template)
             prev = 1.0 if self._previous is None else self._corr(m, self._previous)
             width = self._width_s(m) / max(self._template_width_s, 1.0 / self.grid_hz)
-            out.append(BeatShapeMeasures(corr, prev, width, self._kurtosis(m)))
+            out.append(BeatShapeMeasures(corr, prev, width))
             if label != "V":
                 if corr >= self.match_corr:
                     self._template += self.alpha * (m - self._template)
