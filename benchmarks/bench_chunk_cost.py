@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from cardiowatch.schemas import SampleChunk
 from cardiowatch.settings import Settings
 from models.beats import BeatClassifier
 from simulators.replay import VirtualPatient, make_chunk
@@ -36,7 +37,7 @@ def chunk_cost_ms(
 ) -> float:
     """Best-of-``repeats`` CPU milliseconds per 1 s chunk of ``process_chunk`` on ``record``."""
     patient = VirtualPatient("bench", WfdbSource(WfdbRecord.load(record)))
-    chunks = []
+    chunks: list[SampleChunk] = []
     while len(chunks) < seconds and (made := make_chunk(patient, 360)) is not None:
         chunks.append(made[0])
     best = float("inf")

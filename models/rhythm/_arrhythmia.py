@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from models.rhythm._af_measure import rr_irregular
 from models.rhythm._beat_shape import BeatShapeMeasures
 from models.rhythm._types import AlarmEvent, AlarmKind, Priority
 
@@ -100,11 +98,13 @@ class ArrhythmiaDetector:
     atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals
                              between two non-ectopic beats (all intervals if
                              ``af_sinus_rr`` is false; ectopic: a label in
-                             ``af_skip_labels``, or ventricular-shaped if
-                             ``af_skip_shape``): normalised RMS difference of intervals 1, 2
-                             and 3 apart (the least of the three, so bigeminy and trigeminy
-                             are regular) ``>= af_rmssd`` and entropy of the RR histogram
-                             ``>= af_entropy`` after dropping the extremes; raised after
+                             ``af_skip_labels``, or, if ``af_skip_shape``, a
+                             template correlation ``< af_skip_corr``; not the
+                             width, which atrial activity widens): normalised RMS
+                             difference of intervals 1, 2 and 3 apart (the least of the
+                             three, so bigeminy and trigeminy are regular) ``>=
+                             af_rmssd`` and entropy of the RR histogram ``>=
+                             af_entropy`` after dropping the extremes; raised after
                              ``af_confirm`` windows in a row, ended after as many not
     pause                    an RR interval ``>= pause_s`` (up to the asystole limit, which
                              the rate engine owns); raised and ended at the beat after it
@@ -118,8 +118,10 @@ class ArrhythmiaDetector:
     =======================  ===============================================================
 
     While the noise alarm is active no arrhythmia alarm is raised (the beats cannot be
-    trusted) and the ectopy counters start afresh; alarms already active stay active until
-    their own condition ends (:class:`~models.monitor.EcgMonitor` also holds back the
+    trusted) and the ectopy, VT and SVT counters start afresh; the AF measure is frozen
+    instead (no intervals, no votes), so an AF episode that was building goes on from where
+    it was when the noise ends. Alarms already active stay active until their own
+    condition ends (:class:`~models.monitor.EcgMonitor` also holds back the
     bradycardia and tachycardia alarms). A gap of more than ``gap_s`` between beats (signal
     loss, lead off) also starts the counters afresh.
 
@@ -146,7 +148,7 @@ class ArrhythmiaDetector:
         Noise alarm (see the table).
     vt_corr, vt_wide_ratio, vt_shape_fraction
         VT confirmation by shape (see the table).
-    af_skip_labels, af_skip_shape
+    af_skip_labels, af_skip_shape, af_skip_corr
         Beats whose RR intervals the AF measure leaves out (see the table).
     """
 
@@ -178,6 +180,7 @@ class ArrhythmiaDetector:
         vt_shape_fraction: float = 0.5,
         af_skip_labels: str = "V",
         af_skip_shape: bool = True,
+        af_skip_corr: float = 0.5,
     ) -> None:
         if fs_hz <= 0 or vt_min_beats < 3 or cycles < 2 or svt_min_beats < 3:
             raise ValueError("need fs_hz > 0, vt_min_beats >= 3, cycles >= 2, svt_min_beats >= 3")
@@ -208,6 +211,7 @@ class ArrhythmiaDetector:
         self.vt_shape_fraction = float(vt_shape_fraction)
         self.af_skip_labels = af_skip_labels
         self.af_skip_shape = af_skip_shape
+        self.af_skip_corr = float(af_skip_corr)
         self.reset()
 
     @property
@@ -269,9 +273,12 @@ class ArrhythmiaDetector:
             return 0.0
         return 60.0 * self.fs_hz * (len(samples) - 1) / (samples[-1] - samples[0])
 
-    def _restart_counters(self) -> None:
-        self._rr.clear()
-        self._af_rr.clear()
+    def _restart_counters(self, *, keep_af: bool = False) -> None:
+        """Start the ectopy, VT and SVT counters afresh (and the AF ones unless ``keep_af``)."""
+        if not keep_af:
+            self._rr.clear()
+            self._af_rr.clear()
+            self._af_votes = 0
         self._v_run = []
         self._vt_run = []
         self._vt_shaped = 0
@@ -279,7 +286,6 @@ class ArrhythmiaDetector:
         self._n_since_v = -1
         self._pattern = (0, 0)
         self._fast = []
-        self._af_votes = 0
 
     # -------------------------------------------------------------- detectors
     def _noise(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
@@ -298,7 +304,7 @@ class ArrhythmiaDetector:
             or erratic >= self.noise_erratic_fraction
         ):
             self._raise(out, "noise", beat.sample_index, beat.final_sample)
-            self._restart_counters()
+            self._restart_counters(keep_af=True)
         elif (
             "noise" in self._active
             and mean_q >= self.noise_quality + 0.1
@@ -325,9 +331,7 @@ class ArrhythmiaDetector:
         """Whether a beat's RR intervals stay out of the AF irregularity measure."""
         if beat.label is not None and beat.label in self.af_skip_labels:
             return True
-        if not self.af_skip_shape:
-            return False
-        return bool(self._vt_evidence(beat)[1])
+        return self.af_skip_shape and beat.shape.template_corr < self.af_skip_corr
 
     def _tachycardia(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
         """Ventricular tachycardia from runs of ventricular beats that their shape confirms."""
@@ -428,32 +432,17 @@ class ArrhythmiaDetector:
             self._raise(out, "svt", self._fast[0], at, self._rate_bpm(self._fast))
 
     def _af_score(self) -> bool:
-        """Whether the last ``af_window_beats`` RR intervals are irregularly irregular.
-
-        Irregularity is the RMS difference between intervals ``k`` apart (``k`` = 1, 2, 3),
-        the top 1/16 dropped, over the mean interval, and its *smallest* value over ``k``:
-        bigeminy and trigeminy repeat every 2 and 3 intervals and come out regular at that
-        lag, whatever the classifier labelled their beats; AF is irregular at every lag.
-        """
-        rr = np.asarray(self._af_rr if self.af_sinus_rr else self._rr, dtype=np.float64)
+        """Whether the last ``af_window_beats`` RR intervals are irregularly irregular."""
+        rr = self._af_rr if self.af_sinus_rr else self._rr
         if len(rr) < self.af_window_beats:
             return False
-        trim = max(1, len(rr) // 16)
-        kept = np.sort(rr)[trim:-trim]
-        mean_rr = float(kept.mean())
-        irregularity = math.inf
-        for lag in (1, 2, 3):
-            d = np.abs(rr[lag:] - rr[:-lag])
-            d = np.sort(d)[: len(d) - max(1, len(d) // 16)]
-            irregularity = min(irregularity, math.sqrt(float(np.mean(d * d))) / mean_rr)
-        hist, _ = np.histogram(
-            kept, bins=16, range=(kept.min(), kept.min() + 16 * 0.02 * self.fs_hz)
+        return rr_irregular(
+            rr, self.fs_hz, min_irregularity=self.af_rmssd, min_entropy=self.af_entropy
         )
-        p = hist[hist > 0] / hist.sum()
-        entropy = float(-(p * np.log(p)).sum() / math.log(16))
-        return irregularity >= self.af_rmssd and entropy >= self.af_entropy
 
     def _af(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        if not self._trusted():
+            return  # frozen while the beats cannot be trusted
         s, at = beat.sample_index, beat.final_sample
         irregular = self._af_score()
         active = "atrial_fibrillation" in self._active
@@ -465,7 +454,7 @@ class ArrhythmiaDetector:
             self._af_votes = 0
             if active:
                 self._end(out, "atrial_fibrillation", s, at)
-            elif self._trusted():
+            else:
                 back = min(self.af_window_beats // 2 + self.af_confirm, len(self._onsets))
                 onset = self._onsets[-back]
                 self._raise(out, "atrial_fibrillation", onset, at)
@@ -493,10 +482,9 @@ class ArrhythmiaDetector:
                 rr = None
             elif rr is not None and rr >= self.pause_s * self.fs_hz:
                 self._event(out, "pause", self._prev or 0, s, beat.final_sample)
-            if rr is not None:
+            if rr is not None and self._trusted():
                 self._rr.append(rr)
-                ectopic = self._ectopic(beat)
-                if not ectopic and not self._prev_v:
+                if not self._ectopic(beat) and not self._prev_v:
                     self._af_rr.append(rr)
             self._onsets.append(s)
             self._noise(out, beat)

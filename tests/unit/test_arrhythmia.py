@@ -186,6 +186,39 @@ def test_ectopic_beats_labelled_n_do_not_make_af() -> None:
     assert ("atrial_fibrillation", "raise") in plain
 
 
+def test_af_keeps_beats_that_atrial_activity_makes_only_somewhat_unlike() -> None:
+    # Flutter or fibrillatory waves on the QRS lower its template match and can widen the
+    # measured QRS, but leave it far more alike than a ventricular beat (correlation >= 0.5).
+    rng = np.random.default_rng(11)
+    rr = list(rng.uniform(0.35, 1.0, 120))
+    altered = BeatShapeMeasures(template_corr=0.6, previous_corr=0.6, width_ratio=1.6)
+    shapes = [DOMINANT if i % 2 else altered for i in range(len(rr) + 1)]
+    events = _run(_beats(rr, "N" * (len(rr) + 1), shapes=shapes))
+    assert _kinds(events) == [("atrial_fibrillation", "raise"), ("atrial_fibrillation", "end")]
+    ventricular = [WIDE if i % 2 else DOMINANT for i in range(len(rr) + 1)]
+    assert _kinds(_run(_beats(rr, "N" * (len(rr) + 1), shapes=ventricular))) == []
+
+
+def test_noise_during_af_onset_holds_back_af_and_keeps_its_measure() -> None:
+    rng = np.random.default_rng(13)
+    rr = list(rng.uniform(0.35, 1.0, 120))
+    shapes = [DOMINANT] * 20 + [ERRATIC] * 10 + [DOMINANT] * (len(rr) - 29)
+    beats = _beats(rr, "N" * (len(rr) + 1), quality=0.95, shapes=shapes)
+    det = ArrhythmiaDetector(FS_HZ)
+    events = [*det.process(beats), *det.flush()]
+    assert _kinds(events) == [
+        ("noise", "raise"),
+        ("noise", "end"),
+        ("atrial_fibrillation", "raise"),
+        ("atrial_fibrillation", "end"),
+    ]
+    at = [b.final_sample for b in beats]
+    noise_end, af_raise = at.index(events[1].sample_index), at.index(events[2].sample_index)
+    # The intervals before the noise still count: a measure started afresh at the end of
+    # the noise would need a full window and the confirmation on top.
+    assert af_raise - noise_end < det.af_window_beats
+
+
 def _mixed_rhythm() -> list[LabelledBeat]:
     rng = np.random.default_rng(7)
     labels = "N" * 20 + "V" * 6 + "NVNVNVNVNVN" + "N" * 5 + "VV" + "N" * 30 + "N" * 61
