@@ -23,9 +23,17 @@ import numpy.typing as npt
 
 from models.beats import BeatClassifier, BeatLabeller
 from models.ecg import Beat, EcgBeatPipeline
-from models.rhythm import AlarmEvent, ArrhythmiaDetector, LabelledBeat, RhythmMonitor
+from models.rhythm import (
+    AlarmEvent,
+    ArrhythmiaDetector,
+    BeatShape,
+    LabelledBeat,
+    RhythmMonitor,
+)
 
 DETECTOR_VERSION = "cw-qrs-1"
+#: Rate alarms held back while the noise technical alarm is active.
+HELD_IN_NOISE = ("bradycardia", "tachycardia")
 
 
 @dataclass(frozen=True)
@@ -86,9 +94,14 @@ class EcgMonitor:
             self.fs_hz, n_leads=self.n_leads, beat_latency_samples=self._beats.latency_samples
         )
         self._labeller = BeatLabeller(self.fs_hz, start_index=self.start_index)
+        self._shape = BeatShape(
+            grid_hz=self._labeller.spec.grid_hz, before_s=self._labeller.spec.before_s
+        )
         self._arrhythmia = ArrhythmiaDetector(self.fs_hz)
         self._unlabelled: list[int] = []  # detected beats not yet labelled (absolute samples)
         self._held: list[AlarmEvent] = []  # arrhythmia events before their sample_index
+        self._noisy = False  # the noise technical alarm is active
+        self._held_rate: dict[str, AlarmEvent] = {}  # rate alarms raised during noise, not shown
         self._end = self.start_index
 
     def set_limits(self, limits: dict[str, float]) -> None:
@@ -103,7 +116,9 @@ class EcgMonitor:
         if "vt_bpm" in limits:
             self._arrhythmia.vt_bpm = float(limits["vt_bpm"])
 
-    def _arrhythmia_alarms(self, labelled: list[Beat], *, final: bool) -> list[AlarmEvent]:
+    def _arrhythmia_alarms(
+        self, labelled: list[Beat], morph: npt.NDArray[np.float32], *, final: bool
+    ) -> list[AlarmEvent]:
         """Feed labelled beats to the arrhythmia detector.
 
         A beat's label is final once the next beat is detected, i.e. at that beat's sample
@@ -112,14 +127,15 @@ class EcgMonitor:
         end of the record.
         """
         items = []
-        for b in labelled:
+        shapes = self._shape.process(morph, [b.label for b in labelled])
+        for b, shape in zip(labelled, shapes, strict=True):
             while self._unlabelled and self._unlabelled[0] <= b.sample_index:
                 self._unlabelled.pop(0)
             if self._unlabelled:
                 at = self._unlabelled[0] + self._beats.latency_samples
             else:
                 at = self._end
-            items.append(LabelledBeat(b.sample_index, b.label, b.quality, at))
+            items.append(LabelledBeat(b.sample_index, b.label, b.quality, at, shape))
         self._held.extend(self._arrhythmia.process(items))
         if final:
             self._held.extend(self._arrhythmia.flush(self._end))
@@ -127,16 +143,37 @@ class EcgMonitor:
         self._held = [e for e in self._held if not (final or e.sample_index < self._end)]
         return ready
 
-    @staticmethod
-    def _merge(rate: list[AlarmEvent], arrhythmia: list[AlarmEvent]) -> list[AlarmEvent]:
-        """Both alarm streams in ``sample_index`` order (rate alarms first on a tie).
+    def _merge(self, rate: list[AlarmEvent], arrhythmia: list[AlarmEvent]) -> list[AlarmEvent]:
+        """Both alarm streams in ``sample_index`` order (rate alarms first on a tie), gated.
 
         Each event is released in the call whose chunk holds its ``sample_index``, so this
-        order does not depend on the chunking.
+        order does not depend on the chunking. A bradycardia or tachycardia alarm raised
+        while the noise technical alarm is active is held back (its updates and end too);
+        if it is still active when the noise alarm ends, it is raised then, with its
+        original onset (so its id is the one its later end carries).
         """
         tagged = [(e.sample_index, 0, i, e) for i, e in enumerate(rate)]
         tagged += [(e.sample_index, 1, i, e) for i, e in enumerate(arrhythmia)]
-        return [e for *_, e in sorted(tagged, key=lambda t: t[:3])]
+        out: list[AlarmEvent] = []
+        for *_, e in sorted(tagged, key=lambda t: t[:3]):
+            if e.kind == "noise":
+                out.append(e)
+                self._noisy = e.state == "raise"
+                if not self._noisy:
+                    out += [
+                        replace(h, sample_index=e.sample_index) for h in self._held_rate.values()
+                    ]
+                    self._held_rate.clear()
+            elif e.kind in self._held_rate:
+                if e.state == "end":
+                    del self._held_rate[e.kind]
+                else:
+                    self._held_rate[e.kind] = replace(self._held_rate[e.kind], priority=e.priority)
+            elif self._noisy and e.kind in HELD_IN_NOISE and e.state == "raise":
+                self._held_rate[e.kind] = e
+            else:
+                out.append(e)
+        return out
 
     def process(
         self, x_mv: npt.NDArray[np.floating], classifier: BeatClassifier | None = None
@@ -158,10 +195,10 @@ class EcgMonitor:
         x = np.asarray(x_mv, dtype=np.float64).reshape(-1, self.n_leads)
         beats, filtered = self._beats.process_filtered(x)
         rhythm = self._rhythm.process(x, self._relative(beats))
-        labelled = self._labeller.process(filtered, beats, classifier)
+        labelled, morph = self._labeller.process_with_morph(filtered, beats, classifier)
         self._end += len(x)
         self._unlabelled.extend(b.sample_index for b in beats)
-        arrhythmia = self._arrhythmia_alarms(labelled, final=False)
+        arrhythmia = self._arrhythmia_alarms(labelled, morph, final=False)
         return MonitorUpdate(
             end_sample=self._end,
             beats=labelled,
@@ -194,10 +231,15 @@ class EcgMonitor:
         """End the record: pending beats (labelled by ``classifier``), every open alarm ended."""
         beats = self._beats.flush()
         final = self._rhythm.flush(self._relative(beats))
-        labelled = self._labeller.process(np.zeros((0, self.n_leads)), beats, classifier)
-        labelled += self._labeller.flush(classifier)
+        labelled, morph = self._labeller.process_with_morph(
+            np.zeros((0, self.n_leads)), beats, classifier
+        )
+        last, last_morph = self._labeller.flush_with_morph(classifier)
+        labelled += last
         self._unlabelled.extend(b.sample_index for b in beats)
-        arrhythmia = self._arrhythmia_alarms(labelled, final=True)
+        arrhythmia = self._arrhythmia_alarms(
+            labelled, np.concatenate([morph, last_morph]), final=True
+        )
         return MonitorUpdate(
             end_sample=self._end,
             beats=labelled,

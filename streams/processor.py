@@ -43,6 +43,13 @@ from models.rhythm import LATCHING_KINDS
 
 OUTBOX_CHUNKS = 16
 STRIP_S = 4.0
+#: Layout of the pickled :class:`PatientState`. 2: the monitor keeps a running dominant-beat
+#: template (``BeatShape``) and the rate alarms it holds back during noise. 3: the arrhythmia
+#: detector has ``af_skip_corr`` and keeps its AF measure through noise. A stored state of
+#: another version (states pickled before the field existed read as 1) is dropped and the
+#: patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
+#: unpickled into a half-compatible monitor.
+ECG_STATE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,12 @@ class PatientState:
     # partition, means the consumer skipped records: see streams/gap_repair.py.
     source_partition: int = -1
     source_offset: int = -1
+    state_version: int = ECG_STATE_VERSION
+
+    def compatible(self) -> bool:
+        """Whether this (unpickled) state was written by this code's layout."""
+        version: int = vars(self).get("state_version", 1)  # old pickles lack the field
+        return version == ECG_STATE_VERSION
 
     @classmethod
     def start(cls, chunk: SampleChunk, *, mains_hz: float) -> PatientState:
@@ -178,7 +191,10 @@ def process_chunk(
 
     restarted = state is not None and not state.continues(chunk)
     ended: MonitorUpdate | None = None
-    if state is None:
+    if state is not None and not state.compatible():
+        fresh = PatientState.start(chunk, mains_hz=mains_hz)  # stale layout: start afresh
+        fresh.beats_total, state, restarted = state.beats_total, fresh, True
+    elif state is None:
         state = PatientState.start(chunk, mains_hz=mains_hz)
     elif restarted:
         # Close the old signal: its last beats, and every alarm still open ends there.

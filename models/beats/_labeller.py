@@ -81,11 +81,35 @@ class BeatLabeller:
         list of Beat
             Final beats in order.
         """
-        return self._label(self._features.process(filtered, beats), classifier)
+        return self.process_with_morph(filtered, beats, classifier)[0]
+
+    def process_with_morph(
+        self,
+        filtered: npt.NDArray[np.floating],
+        beats: list[Beat],
+        classifier: BeatClassifier | None = None,
+    ) -> tuple[list[Beat], npt.NDArray[np.float32]]:
+        """:meth:`process`, also returning each final beat's morphology window.
+
+        Returns
+        -------
+        tuple of (list of Beat, ndarray)
+            The final beats and their windows, shape ``(n_beats, spec.n_morph)``, in units of
+            the running mean peak-to-peak amplitude.
+        """
+        feats = self._features.process(filtered, beats)
+        return self._label(feats, classifier), feats.morph
 
     def flush(self, classifier: BeatClassifier | None = None) -> list[Beat]:
         """End the record: label the pending beats, then reset."""
-        return self._label(self._features.flush(), classifier)
+        return self.flush_with_morph(classifier)[0]
+
+    def flush_with_morph(
+        self, classifier: BeatClassifier | None = None
+    ) -> tuple[list[Beat], npt.NDArray[np.float32]]:
+        """:meth:`flush`, also returning the beats' morphology windows."""
+        feats = self._features.flush()
+        return self._label(feats, classifier), feats.morph
 
     def _label(self, feats: BeatFeatures, classifier: BeatClassifier | None) -> list[Beat]:
         if classifier is None:

@@ -10,6 +10,7 @@ from models.rhythm._arrhythmia import (
     ArrhythmiaDetector,
     LabelledBeat,
 )
+from models.rhythm._beat_shape import BeatShape, BeatShapeMeasures
 from models.rhythm._heart_rate import HeartRateMonitor
 from models.rhythm._monitor import RhythmMonitor
 from models.rhythm._signal_quality import SignalLossDetector
@@ -33,6 +34,8 @@ __all__ = [
     "AlarmKind",
     "AlarmState",
     "ArrhythmiaDetector",
+    "BeatShape",
+    "BeatShapeMeasures",
     "ClockTick",
     "HeartRateMonitor",
     "HeartRateUpdate",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
+from models.rhythm._af_measure import rr_irregular
+from models.rhythm._beat_shape import BeatShapeMeasures
 from models.rhythm._types import AlarmEvent, AlarmKind, Priority
 
 #: Alarms this stage raises, with their IEC 60601-1-8 priority.
@@ -33,6 +32,9 @@ LATCHING_KINDS: frozenset[AlarmKind] = frozenset(
 )
 
 
+_DOMINANT = BeatShapeMeasures()
+
+
 @dataclass(frozen=True, slots=True)
 class LabelledBeat:
     """A classified beat, with the sample at which its label became final.
@@ -48,55 +50,83 @@ class LabelledBeat:
     final_sample
         Sample at which the label was known (the next beat, where the classifier needs it):
         the ``sample_index`` of the events this beat decides.
+    shape
+        The beat's QRS against the patient's dominant beat (:class:`BeatShape`); the default
+        says "looks like the dominant beat".
     """
 
     sample_index: int
     label: str | None
     quality: float
     final_sample: int
+    shape: BeatShapeMeasures = _DOMINANT
 
 
 class ArrhythmiaDetector:
     """Raise and end arrhythmia and noise alarms from classified beats, one beat at a time.
 
     Every decision is a function of the beat sequence alone, so the output does not depend
-    on how the stream was cut into chunks. ``V`` beats are ventricular; every other label
-    (``N``, ``S``, ``F``, ``Q``, ``None``) counts as non-ventricular. The beat classifier is
-    weak on ``S`` beats, so the supraventricular alarms use RR intervals first.
+    on how the stream was cut into chunks. Each beat carries its label and its shape against
+    the patient's running dominant-beat template (:class:`BeatShape`: template correlation,
+    correlation with the previous beat, QRS width ratio). A beat is *ventricular-shaped*
+    when it is unlike the template (correlation ``< vt_corr``) or wide (width ``>=
+    vt_wide_ratio`` times the template's). VT rests on label and shape together; couplets,
+    runs and bigeminy/trigeminy on the ``V`` labels (``N``, ``S``, ``F``, ``Q``, ``None``
+    count as non-ventricular there). The beat classifier is weak on ``S`` beats, so the
+    supraventricular alarms use RR intervals first.
 
     =======================  ===============================================================
     kind                     condition
     =======================  ===============================================================
-    ventricular_tachycardia  ``vt_min_beats`` V beats in a row at a mean rate ``>= vt_bpm``;
-                             raised at the beat that completes it, ends at the first
-                             non-V beat
-    ventricular_run          a run of 3 or more V beats that was not VT (reported when the
-                             run ends)
+    ventricular_tachycardia  a run of ``vt_min_beats`` or more ventricular beats at a mean
+                             rate ``>= vt_bpm``, of which at least ``vt_shape_fraction`` are
+                             ventricular-shaped; a beat is in the run when labelled ``V``,
+                             or, whatever its label, when it is unlike the template, wide
+                             and like the beat before it (correlation ``>= vt_corr``);
+                             raised at the beat that completes it, ends at the first beat
+                             not in the run
+    ventricular_run          a run of 3 or more V beats during which VT was not active
+                             (reported when the run ends)
     couplet                  exactly two V beats in a row (reported at the beat after)
     bigeminy                 ``cycles`` V beats each followed by one non-V beat; ends when
                              the pattern breaks
     trigeminy                as bigeminy, with two non-V beats per V
-    svt                      ``svt_min_beats`` non-V beats in a row at ``>= svt_bpm`` whose
-                             run began abruptly (first RR ``<= svt_onset_ratio`` times the
-                             RR before it, or an ``S`` beat), outside atrial fibrillation
+    svt                      ``svt_min_beats`` beats in a row, none in a VT run, at ``>=
+                             svt_bpm`` whose run began abruptly (first RR ``<=
+                             svt_onset_ratio`` times the RR before it, or an ``S`` beat),
+                             outside atrial fibrillation
     atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals
-                             between two non-V beats (all intervals if ``af_sinus_rr`` is
-                             false):
-                             normalised RMS difference of intervals 1, 2 and 3 apart (the
-                             least of the three, so bigeminy and trigeminy are regular)
-                             ``>= af_rmssd`` and entropy of the
-                             RR histogram ``>= af_entropy`` after dropping the extremes; raised
-                             after ``af_confirm`` windows in a row, ended after as many not
+                             between two non-ectopic beats (all intervals if
+                             ``af_sinus_rr`` is false; ectopic: a label in
+                             ``af_skip_labels``, or, if ``af_skip_shape``, a
+                             template correlation ``< af_skip_corr``; not the
+                             width, which atrial activity widens): normalised RMS
+                             difference of intervals 1, 2 and 3 apart (the least of the
+                             three, so bigeminy and trigeminy are regular) ``>=
+                             af_rmssd`` and entropy of the RR histogram ``>=
+                             af_entropy`` after dropping the extremes; raised after
+                             ``af_confirm`` windows in a row, ended after as many not
     pause                    an RR interval ``>= pause_s`` (up to the asystole limit, which
                              the rate engine owns); raised and ended at the beat after it
-    noise (technical)        mean QRS quality of the last ``noise_beats`` beats ``<
-                             noise_quality``; ends once it is back over it by 0.1
+    noise (technical)        over the last ``noise_beats`` beats: mean QRS quality ``<
+                             noise_quality``, or a share ``>= noise_fraction`` of *erratic*
+                             beats of QRS quality ``< noise_beat_quality``, or a share ``>=
+                             noise_erratic_fraction`` of erratic beats of any quality
+                             (erratic: template and previous-beat correlation both ``<
+                             noise_corr``); ends once the mean quality is back over its
+                             limit by 0.1 and both shares under half their limits
     =======================  ===============================================================
 
     While the noise alarm is active no arrhythmia alarm is raised (the beats cannot be
-    trusted) and the ectopy counters start afresh; alarms already active stay active until
-    their own condition ends. A gap of more than ``gap_s`` between beats (signal loss, lead
-    off) also starts the counters afresh.
+    trusted) and the ectopy, VT and SVT counters start afresh; the AF measure is frozen
+    instead (no intervals, no votes), so an AF episode that was building goes on from where
+    it was when the noise ends. Alarms already active stay active until their own
+    condition ends (:class:`~models.monitor.EcgMonitor` also holds back the
+    bradycardia and tachycardia alarms). A gap of more than ``gap_s`` between beats (signal
+    loss, lead off) also starts the counters afresh.
+
+    The shape thresholds were chosen on the MIT-BIH DS1 records only, with
+    ``benchmarks/alarm_design.py`` (figures in ``BENCHMARKS.md``).
 
     Parameters
     ----------
@@ -112,8 +142,14 @@ class ArrhythmiaDetector:
         AF detector (see the table).
     pause_s, gap_s
         Pause threshold and the gap that restarts the counters, seconds.
-    noise_beats, noise_quality
+    noise_beats, noise_quality, noise_corr, noise_fraction, noise_beat_quality
         Noise alarm (see the table).
+    noise_erratic_fraction
+        Noise alarm (see the table).
+    vt_corr, vt_wide_ratio, vt_shape_fraction
+        VT confirmation by shape (see the table).
+    af_skip_labels, af_skip_shape, af_skip_corr
+        Beats whose RR intervals the AF measure leaves out (see the table).
     """
 
     def __init__(
@@ -135,6 +171,16 @@ class ArrhythmiaDetector:
         gap_s: float = 4.0,
         noise_beats: int = 8,
         noise_quality: float = 0.3,
+        noise_corr: float = 0.5,
+        noise_fraction: float = 0.5,
+        noise_beat_quality: float = 0.85,
+        noise_erratic_fraction: float = 0.75,
+        vt_corr: float = 0.7,
+        vt_wide_ratio: float = 1.5,
+        vt_shape_fraction: float = 0.5,
+        af_skip_labels: str = "V",
+        af_skip_shape: bool = True,
+        af_skip_corr: float = 0.5,
     ) -> None:
         if fs_hz <= 0 or vt_min_beats < 3 or cycles < 2 or svt_min_beats < 3:
             raise ValueError("need fs_hz > 0, vt_min_beats >= 3, cycles >= 2, svt_min_beats >= 3")
@@ -156,6 +202,16 @@ class ArrhythmiaDetector:
         self.gap_s = float(gap_s)
         self.noise_beats = noise_beats
         self.noise_quality = float(noise_quality)
+        self.noise_corr = float(noise_corr)
+        self.noise_fraction = float(noise_fraction)
+        self.noise_beat_quality = float(noise_beat_quality)
+        self.noise_erratic_fraction = float(noise_erratic_fraction)
+        self.vt_corr = float(vt_corr)
+        self.vt_wide_ratio = float(vt_wide_ratio)
+        self.vt_shape_fraction = float(vt_shape_fraction)
+        self.af_skip_labels = af_skip_labels
+        self.af_skip_shape = af_skip_shape
+        self.af_skip_corr = float(af_skip_corr)
         self.reset()
 
     @property
@@ -177,6 +233,10 @@ class ArrhythmiaDetector:
         self._af_rr: deque[int] = deque(maxlen=self.af_window_beats)
         self._prev_v = False
         self._quality: deque[float] = deque(maxlen=self.noise_beats)
+        self._erratic: deque[tuple[bool, bool]] = deque(maxlen=self.noise_beats)
+        self._vt_run: list[int] = []  # samples of the current run of ventricular-looking beats
+        self._vt_shaped = 0  # beats of that run whose shape is ventricular
+        self._run_vt = False  # whether VT was active during the current run of V beats
         self._v_run: list[int] = []  # samples of the current run of V beats
         self._n_since_v = -1  # non-V beats since the last V (-1: no V yet)
         self._pattern: tuple[int, int] = (0, 0)  # (non-V beats per cycle, cycles in a row)
@@ -213,43 +273,99 @@ class ArrhythmiaDetector:
             return 0.0
         return 60.0 * self.fs_hz * (len(samples) - 1) / (samples[-1] - samples[0])
 
-    def _restart_counters(self) -> None:
-        self._rr.clear()
-        self._af_rr.clear()
+    def _restart_counters(self, *, keep_af: bool = False) -> None:
+        """Start the ectopy, VT and SVT counters afresh (and the AF ones unless ``keep_af``)."""
+        if not keep_af:
+            self._rr.clear()
+            self._af_rr.clear()
+            self._af_votes = 0
         self._v_run = []
+        self._vt_run = []
+        self._vt_shaped = 0
+        self._run_vt = False
         self._n_since_v = -1
         self._pattern = (0, 0)
         self._fast = []
-        self._af_votes = 0
 
     # -------------------------------------------------------------- detectors
     def _noise(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
         self._quality.append(beat.quality)
+        shape = beat.shape
+        unlike = shape.template_corr < self.noise_corr and shape.previous_corr < self.noise_corr
+        self._erratic.append((unlike and beat.quality < self.noise_beat_quality, unlike))
         if len(self._quality) < self.noise_beats:
             return
         mean_q = sum(self._quality) / len(self._quality)
-        if "noise" not in self._active and mean_q < self.noise_quality:
+        weak = sum(w for w, _ in self._erratic) / len(self._erratic)
+        erratic = sum(e for _, e in self._erratic) / len(self._erratic)
+        if "noise" not in self._active and (
+            mean_q < self.noise_quality
+            or weak >= self.noise_fraction
+            or erratic >= self.noise_erratic_fraction
+        ):
             self._raise(out, "noise", beat.sample_index, beat.final_sample)
-            self._restart_counters()
-        elif "noise" in self._active and mean_q >= self.noise_quality + 0.1:
+            self._restart_counters(keep_af=True)
+        elif (
+            "noise" in self._active
+            and mean_q >= self.noise_quality + 0.1
+            and weak < self.noise_fraction / 2
+            and erratic < self.noise_erratic_fraction / 2
+        ):
             self._end(out, "noise", beat.sample_index, beat.final_sample)
 
-    def _ventricular(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+    def _vt_evidence(self, beat: LabelledBeat) -> tuple[bool, bool]:
+        """Whether a beat belongs to a ventricular run, and whether its shape says so.
+
+        A beat belongs to the run when it is labelled ``V``, or when it is both unlike the
+        dominant beat (template correlation ``< vt_corr``) and wide (width ``>=
+        vt_wide_ratio`` times the template's), whatever its label. Its shape says
+        ventricular when it is unlike the dominant beat or wide.
+        """
+        shape = beat.shape
+        unlike = shape.template_corr < self.vt_corr
+        wide = shape.width_ratio >= self.vt_wide_ratio
+        steady = shape.previous_corr >= self.vt_corr
+        return beat.label == "V" or (unlike and wide and steady), unlike or wide
+
+    def _ectopic(self, beat: LabelledBeat) -> bool:
+        """Whether a beat's RR intervals stay out of the AF irregularity measure."""
+        if beat.label is not None and beat.label in self.af_skip_labels:
+            return True
+        return self.af_skip_shape and beat.shape.template_corr < self.af_skip_corr
+
+    def _tachycardia(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        """Ventricular tachycardia from runs of ventricular beats that their shape confirms."""
         s, at = beat.sample_index, beat.final_sample
-        if beat.label == "V":
-            self._v_run.append(s)
-            run = self._v_run
+        member, shaped = self._vt_evidence(beat)
+        if member:
+            self._vt_run.append(s)
+            self._vt_shaped += shaped
+            run = self._vt_run
             if (
                 "ventricular_tachycardia" not in self._active
                 and len(run) >= self.vt_min_beats
+                and self._vt_shaped >= self.vt_shape_fraction * len(run)
                 and self._rate_bpm(run) >= self.vt_bpm
                 and self._trusted()
             ):
                 self._raise(out, "ventricular_tachycardia", run[0], at, self._rate_bpm(run))
             return
-        run = self._v_run
         if "ventricular_tachycardia" in self._active:
             self._end(out, "ventricular_tachycardia", s, at)
+        self._vt_run = []
+        self._vt_shaped = 0
+
+    def _ventricular(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        """Couplets and ventricular runs from the ``V`` labels (VT is :meth:`_tachycardia`)."""
+        s, at = beat.sample_index, beat.final_sample
+        if beat.label == "V":
+            self._v_run.append(s)
+            self._run_vt = self._run_vt or "ventricular_tachycardia" in self._active
+            return
+        run, was_vt = self._v_run, self._run_vt
+        self._run_vt = False
+        if was_vt:
+            pass  # reported as ventricular tachycardia
         elif len(run) >= 3:
             self._event(out, "ventricular_run", run[0], s, at)
         elif len(run) == 2:
@@ -289,7 +405,7 @@ class ArrhythmiaDetector:
     def _svt(self, out: list[AlarmEvent], beat: LabelledBeat, rr: int | None) -> None:
         s, at = beat.sample_index, beat.final_sample
         fast = (
-            beat.label != "V"
+            not self._vt_evidence(beat)[0]
             and rr is not None
             and 60.0 * self.fs_hz / rr >= self.svt_bpm
             and "atrial_fibrillation" not in self._active
@@ -316,32 +432,17 @@ class ArrhythmiaDetector:
             self._raise(out, "svt", self._fast[0], at, self._rate_bpm(self._fast))
 
     def _af_score(self) -> bool:
-        """Whether the last ``af_window_beats`` RR intervals are irregularly irregular.
-
-        Irregularity is the RMS difference between intervals ``k`` apart (``k`` = 1, 2, 3),
-        the top 1/16 dropped, over the mean interval, and its *smallest* value over ``k``:
-        bigeminy and trigeminy repeat every 2 and 3 intervals and come out regular at that
-        lag, whatever the classifier labelled their beats; AF is irregular at every lag.
-        """
-        rr = np.asarray(self._af_rr if self.af_sinus_rr else self._rr, dtype=np.float64)
+        """Whether the last ``af_window_beats`` RR intervals are irregularly irregular."""
+        rr = self._af_rr if self.af_sinus_rr else self._rr
         if len(rr) < self.af_window_beats:
             return False
-        trim = max(1, len(rr) // 16)
-        kept = np.sort(rr)[trim:-trim]
-        mean_rr = float(kept.mean())
-        irregularity = math.inf
-        for lag in (1, 2, 3):
-            d = np.abs(rr[lag:] - rr[:-lag])
-            d = np.sort(d)[: len(d) - max(1, len(d) // 16)]
-            irregularity = min(irregularity, math.sqrt(float(np.mean(d * d))) / mean_rr)
-        hist, _ = np.histogram(
-            kept, bins=16, range=(kept.min(), kept.min() + 16 * 0.02 * self.fs_hz)
+        return rr_irregular(
+            rr, self.fs_hz, min_irregularity=self.af_rmssd, min_entropy=self.af_entropy
         )
-        p = hist[hist > 0] / hist.sum()
-        entropy = float(-(p * np.log(p)).sum() / math.log(16))
-        return irregularity >= self.af_rmssd and entropy >= self.af_entropy
 
     def _af(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
+        if not self._trusted():
+            return  # frozen while the beats cannot be trusted
         s, at = beat.sample_index, beat.final_sample
         irregular = self._af_score()
         active = "atrial_fibrillation" in self._active
@@ -353,7 +454,7 @@ class ArrhythmiaDetector:
             self._af_votes = 0
             if active:
                 self._end(out, "atrial_fibrillation", s, at)
-            elif self._trusted():
+            else:
                 back = min(self.af_window_beats // 2 + self.af_confirm, len(self._onsets))
                 onset = self._onsets[-back]
                 self._raise(out, "atrial_fibrillation", onset, at)
@@ -381,18 +482,19 @@ class ArrhythmiaDetector:
                 rr = None
             elif rr is not None and rr >= self.pause_s * self.fs_hz:
                 self._event(out, "pause", self._prev or 0, s, beat.final_sample)
-            if rr is not None:
+            if rr is not None and self._trusted():
                 self._rr.append(rr)
-                if beat.label != "V" and not self._prev_v:
+                if not self._ectopic(beat) and not self._prev_v:
                     self._af_rr.append(rr)
             self._onsets.append(s)
             self._noise(out, beat)
+            self._tachycardia(out, beat)
             self._ventricular(out, beat)
             self._pattern_step(out, beat)
             self._svt(out, beat, rr)
             self._af(out, beat)
             self._prev = s
-            self._prev_v = beat.label == "V"
+            self._prev_v = self._ectopic(beat)
             self._end_sample = max(self._end_sample, beat.final_sample)
         return out
 

@@ -5,20 +5,41 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 
-from models.rhythm import AlarmEvent, ArrhythmiaDetector, LabelledBeat
+from models.rhythm import AlarmEvent, ArrhythmiaDetector, BeatShapeMeasures, LabelledBeat
 from tests.stage_contract import check_stage_contract, split_points
 
 FS_HZ = 360.0
 CONTRACT = settings(derandomize=True, deadline=None, max_examples=25)
 
 
-def _beats(rr_s: list[float], labels: str, *, quality: float = 0.9) -> list[LabelledBeat]:
-    """Beats at the given RR intervals (the first at 1 s); each final at the next beat."""
+#: A wide beat unlike the dominant one, like the beats before it (a monomorphic VT beat).
+WIDE = BeatShapeMeasures(template_corr=-0.6, previous_corr=0.9, width_ratio=2.2)
+#: A beat unlike both the dominant beat and the beat before (noise).
+ERRATIC = BeatShapeMeasures(template_corr=0.1, previous_corr=-0.2, width_ratio=3.0)
+DOMINANT = BeatShapeMeasures()
+
+
+def _beats(
+    rr_s: list[float],
+    labels: str,
+    *,
+    quality: float = 0.9,
+    shapes: list[BeatShapeMeasures] | None = None,
+) -> list[LabelledBeat]:
+    """Beats at the given RR intervals (the first at 1 s); each final at the next beat.
+
+    Unless ``shapes`` says otherwise, ``V`` beats are :data:`WIDE`, the others dominant.
+    """
     assert len(labels) == len(rr_s) + 1
     t = np.concatenate([[1.0], 1.0 + np.cumsum(rr_s)])
     idx = [round(v * FS_HZ) for v in t]
     finals = [*idx[1:], idx[-1] + round(FS_HZ)]
-    return [LabelledBeat(s, lab, quality, f) for s, lab, f in zip(idx, labels, finals, strict=True)]
+    if shapes is None:
+        shapes = [WIDE if lab == "V" else DOMINANT for lab in labels]
+    return [
+        LabelledBeat(s, lab, quality, f, shape)
+        for s, lab, f, shape in zip(idx, labels, finals, shapes, strict=True)
+    ]
 
 
 def _kinds(events: list[AlarmEvent]) -> list[tuple[str, str]]:
@@ -111,6 +132,91 @@ def test_noise_alarm_holds_back_arrhythmia_alarms() -> None:
     assert all(k == "noise" for k, _ in _kinds(events))
     clean_again = noisy[:5] + _beats(rr, labels)[5:]
     assert _kinds(_run(clean_again))[0] == ("ventricular_tachycardia", "raise")
+
+
+def test_wide_complex_run_labelled_n_raises_vt() -> None:
+    labels = "N" * 28
+    rr = [0.8] * 10 + [0.35] * 8 + [0.8] * 9
+    shapes = [DOMINANT] * 10 + [WIDE] * 8 + [DOMINANT] * 10
+    beats = _beats(rr, labels, shapes=shapes)
+    events = _run(beats)
+    assert _kinds(events) == [
+        ("ventricular_tachycardia", "raise"),
+        ("ventricular_tachycardia", "end"),
+    ]
+    assert events[0].onset_sample == beats[10].sample_index
+    assert events[1].end_sample == beats[18].sample_index
+
+
+def test_v_labels_on_beats_shaped_like_the_dominant_beat_do_not_raise_vt() -> None:
+    labels = "N" * 10 + "V" * 8 + "N" * 10
+    like_dominant = [DOMINANT] * 28
+    fast = [0.8] * 10 + [0.35] * 8 + [0.8] * 9
+    assert "ventricular_tachycardia" not in {
+        k for k, _ in _kinds(_run(_beats(fast, labels, shapes=like_dominant)))
+    }
+    slow = [0.8] * 27  # 75 bpm, narrow: not VT either way (a slow run is reported as such)
+    kinds = _kinds(_run(_beats(slow, labels, shapes=like_dominant)))
+    assert kinds == [("ventricular_run", "raise"), ("ventricular_run", "end")]
+
+
+def test_erratic_beat_shapes_raise_noise_and_hold_back_vt() -> None:
+    labels = "N" * 10 + "V" * 8 + "N" * 20
+    rr = [0.8] * 10 + [0.35] * 8 + [0.8] * 19
+    shapes = [DOMINANT] * 2 + [ERRATIC] * 16 + [DOMINANT] * 20
+    events = _run(_beats(rr, labels, quality=0.95, shapes=shapes))
+    assert _kinds(events) == [("noise", "raise"), ("noise", "end")]
+    clean = _run(_beats(rr, labels, quality=0.95))
+    assert ("ventricular_tachycardia", "raise") in _kinds(clean)
+
+
+def test_ectopic_beats_labelled_n_do_not_make_af() -> None:
+    # Sinus rhythm near 75 bpm with a premature wide beat (labelled N) and its compensatory
+    # pause after every one to three sinus beats: irregular RR, but only next to the ectopy.
+    rng = np.random.default_rng(5)
+    rr: list[float] = []
+    shapes: list[BeatShapeMeasures] = [DOMINANT]
+    while len(rr) < 150:
+        n = int(rng.integers(1, 4))
+        rr += [*rng.uniform(0.75, 0.85, n), rng.uniform(0.4, 0.6), rng.uniform(1.0, 1.3)]
+        shapes += [DOMINANT] * n + [WIDE, DOMINANT]
+    labels = "N" * (len(rr) + 1)
+    assert _kinds(_run(_beats(rr, labels, shapes=shapes))) == []
+    plain = _kinds(_run(_beats(rr, labels)))  # the same RR, all beats shaped as dominant
+    assert ("atrial_fibrillation", "raise") in plain
+
+
+def test_af_keeps_beats_that_atrial_activity_makes_only_somewhat_unlike() -> None:
+    # Flutter or fibrillatory waves on the QRS lower its template match and can widen the
+    # measured QRS, but leave it far more alike than a ventricular beat (correlation >= 0.5).
+    rng = np.random.default_rng(11)
+    rr = list(rng.uniform(0.35, 1.0, 120))
+    altered = BeatShapeMeasures(template_corr=0.6, previous_corr=0.6, width_ratio=1.6)
+    shapes = [DOMINANT if i % 2 else altered for i in range(len(rr) + 1)]
+    events = _run(_beats(rr, "N" * (len(rr) + 1), shapes=shapes))
+    assert _kinds(events) == [("atrial_fibrillation", "raise"), ("atrial_fibrillation", "end")]
+    ventricular = [WIDE if i % 2 else DOMINANT for i in range(len(rr) + 1)]
+    assert _kinds(_run(_beats(rr, "N" * (len(rr) + 1), shapes=ventricular))) == []
+
+
+def test_noise_during_af_onset_holds_back_af_and_keeps_its_measure() -> None:
+    rng = np.random.default_rng(13)
+    rr = list(rng.uniform(0.35, 1.0, 120))
+    shapes = [DOMINANT] * 20 + [ERRATIC] * 10 + [DOMINANT] * (len(rr) - 29)
+    beats = _beats(rr, "N" * (len(rr) + 1), quality=0.95, shapes=shapes)
+    det = ArrhythmiaDetector(FS_HZ)
+    events = [*det.process(beats), *det.flush()]
+    assert _kinds(events) == [
+        ("noise", "raise"),
+        ("noise", "end"),
+        ("atrial_fibrillation", "raise"),
+        ("atrial_fibrillation", "end"),
+    ]
+    at = [b.final_sample for b in beats]
+    noise_end, af_raise = at.index(events[1].sample_index), at.index(events[2].sample_index)
+    # The intervals before the noise still count: a measure started afresh at the end of
+    # the noise would need a full window and the confirmation on top.
+    assert af_raise - noise_end < det.af_window_beats
 
 
 def _mixed_rhythm() -> list[LabelledBeat]:

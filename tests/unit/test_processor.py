@@ -7,7 +7,13 @@ import pickle
 from cardiowatch.schemas import SampleChunk
 from simulators.build import synthetic_patients
 from simulators.replay import VirtualPatient, make_chunk
-from streams.processor import OUTBOX_CHUNKS, PatientState, process_chunk, skipped_over
+from streams.processor import (
+    ECG_STATE_VERSION,
+    OUTBOX_CHUNKS,
+    PatientState,
+    process_chunk,
+    skipped_over,
+)
 
 
 def chunks(n: int, *, events: tuple[str, ...] = (), seed: int = 1) -> list[SampleChunk]:
@@ -145,3 +151,17 @@ def test_skipped_over_needs_a_sequence_jump_at_a_later_offset_of_the_same_partit
     assert not skipped_over(state, cs[5], 0, 21)  # adjacent offset: nothing to read back
     other = chunks(6, seed=2)[5]
     assert not skipped_over(state, other, 0, 40)  # another stream is a restart, not a gap
+
+
+def test_a_stored_state_of_another_layout_restarts_the_patient() -> None:
+    cs = chunks(6)
+    state, _ = run(cs[:5])
+    old = pickle.loads(pickle.dumps(state))
+    del old.__dict__["state_version"]  # as pickled before the field existed (version 1)
+    result = process_chunk(old, cs[5], now_unix_s=1.0)
+    assert result.outcome == "processed"
+    assert result.restarted
+    assert result.state is not None
+    assert result.state.state_version == ECG_STATE_VERSION
+    assert result.state.beats_total == state.beats_total
+    assert result.state.monitor.start_index == cs[5].start_sample
