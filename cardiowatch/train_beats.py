@@ -51,6 +51,7 @@ VARIANTS: dict[str, TrainConfig] = {
     "regularised": TrainConfig(epochs=20, patience=5, lr=1e-3, weight_decay=1e-3),
     "template": TrainConfig(epochs=20, patience=5),
     "template_w1": TrainConfig(epochs=20, patience=5, class_weight_power=1.0),
+    "template_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
 }
 #: RR feature columns of each variant (default: every column, :data:`ALL_RR_FEATURES`); the
 #: first three variants predate the template and P-wave columns.

@@ -378,3 +378,31 @@ def test_a_spec_with_fewer_columns_gets_exactly_those() -> None:
     assert FeatureSpec.from_dict(old_spec.to_dict()) == old_spec
     with pytest.raises(ValueError, match="unknown RR feature"):
         FeatureSpec(rr_features=("prev_rr_rel", "no_such_column"))
+
+
+def test_wide_rr_path_round_trips_and_fuses() -> None:
+    spec = FeatureSpec(rr_features=ALL_RR_FEATURES)
+    members = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        net = BeatNet(spec.n_morph, spec.n_rr, len(AAMI_CLASSES), rr_skip=True)
+        assert net.rr_skip is not None
+        with torch.no_grad():
+            net.rr_skip.weight.mul_(20.0)  # the wide path must matter below
+        members.append(net)
+    ensemble = BeatEnsemble(members).eval()
+    blob = encode_artifact(ensemble, spec)
+    model = BeatClassifier.from_bytes(blob)
+    assert decode_artifact(blob)[0]["arch"]["member"]["rr_skip"] is True
+    assert encode_artifact(model.net, spec) == blob
+    rng = np.random.default_rng(0)
+    morph = rng.normal(size=(50, spec.n_morph)).astype(np.float32)
+    rr = rng.normal(1.0, 0.3, size=(50, spec.n_rr)).astype(np.float32)
+    with torch.inference_mode():
+        expected = ensemble(torch.from_numpy(morph), torch.from_numpy(rr)).numpy()
+        members[0].rr_skip = None
+        members[1].rr_skip = None
+        without = ensemble(torch.from_numpy(morph), torch.from_numpy(rr)).numpy()
+    assert not np.allclose(expected, without, atol=1e-3)
+    for n in (2, 50):  # fused, then member by member
+        assert np.allclose(model.logits(morph[:n], rr[:n]), expected[:n], atol=1e-5)
