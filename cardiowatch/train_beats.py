@@ -52,12 +52,15 @@ VARIANTS: dict[str, TrainConfig] = {
     "template": TrainConfig(epochs=20, patience=5),
     "template_w1": TrainConfig(epochs=20, patience=5, class_weight_power=1.0),
     "template_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
+    "rhythm_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
 }
 #: RR feature columns of each variant (default: every column, :data:`ALL_RR_FEATURES`); the
-#: first three variants predate the template and P-wave columns.
-VARIANT_FEATURES: dict[str, tuple[str, ...]] = dict.fromkeys(
-    ("base", "augment", "regularised"), RR_FEATURES
-)
+#: first three variants predate the template and P-wave columns, the ``template*`` ones the
+#: two rhythm-context columns.
+VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("base", "augment", "regularised"), RR_FEATURES),
+    **dict.fromkeys(("template", "template_w1", "template_wide"), ALL_RR_FEATURES[:-2]),
+}
 #: The variant ``cardiowatch train beats`` trains (the best DS1 out-of-fold score).
 DEFAULT_VARIANT = "base"
 

@@ -58,7 +58,12 @@ TEMPLATE_FEATURES = (
     "p_energy_ratio",  # std of the P-wave window (-230..-70 ms) / the template's
     "p_corr",  # correlation with the template in the P-wave window
     "beat_corr",  # correlation with the template over the whole window
+    "template_p_rel",  # std of the template's P window / the template's QRS peak-to-peak
+    "p_corr_local",  # mean p_corr of the last ``rr_local_beats`` beats (rhythm context)
 )
+
+#: Template columns of a beat with nothing to compare against (the first beat, or unused).
+_NEUTRAL_TEMPLATE = (1.0,) * (len(TEMPLATE_FEATURES) - 1)
 
 #: Every column a :class:`FeatureSpec` may name, in the order they are computed.
 ALL_RR_FEATURES = RR_FEATURES + TEMPLATE_FEATURES
@@ -279,6 +284,7 @@ class BeatFeaturizer:
         self._amp_mean = _Running(self.spec.rr_long_beats)
         self._template: F32 | None = None  # running dominant beat (scaled morphology)
         self._template_count = 0
+        self._p_corr_local: deque[float] = deque(maxlen=self.spec.rr_local_beats)
 
     @property
     def _end(self) -> int:
@@ -388,7 +394,7 @@ class BeatFeaturizer:
 
         median_n = float(np.median(self._rr_local)) if self._rr_local else mean_n
         scaled = morph / np.float32(amp) if amp > 0 else morph
-        template = self._template_features(scaled) if self._uses_template else (1.0,) * 6
+        template = self._template_features(scaled) if self._uses_template else _NEUTRAL_TEMPLATE
         every = np.asarray(
             [
                 ratio(prev_n, mean_n),
@@ -420,17 +426,22 @@ class BeatFeaturizer:
         if t is None:
             self._template = beat.astype(np.float32).copy()
             self._template_count = 1
-            return (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+            return _NEUTRAL_TEMPLATE
         qrs_corr = _corr(beat[self._qrs], t[self._qrs])
+        p_corr = _corr(beat[self._p_wave], t[self._p_wave])
+        p_local = float(np.mean(self._p_corr_local)) if self._p_corr_local else 1.0
         features = (
             qrs_corr,
             _ratio(_p2p(beat[self._qrs]), _p2p(t[self._qrs]), spec.ratio_max),
             _ratio(_width(beat[self._qrs]), _width(t[self._qrs]), spec.ratio_max),
             _ratio(float(np.std(beat[self._p_wave])), float(np.std(t[self._p_wave])),
                    spec.ratio_max),
-            _corr(beat[self._p_wave], t[self._p_wave]),
+            p_corr,
             _corr(beat, t),
+            _ratio(float(np.std(t[self._p_wave])), _p2p(t[self._qrs]), spec.ratio_max),
+            p_local,
         )  # fmt: skip
+        self._p_corr_local.append(p_corr)
         self._template_count += 1
         rate = 1.0 / min(self._template_count, spec.template_beats)
         if qrs_corr < spec.template_min_corr:
