@@ -62,7 +62,7 @@ VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("template", "template_w1", "template_wide"), ALL_RR_FEATURES[:-2]),
 }
 #: The variant ``cardiowatch train beats`` trains (the best DS1 out-of-fold score).
-DEFAULT_VARIANT = "base"
+DEFAULT_VARIANT = "rhythm_wide"
 
 
 def run_training(

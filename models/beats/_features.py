@@ -116,7 +116,7 @@ class FeatureSpec:
     rr_max_s: float = 3.0
     ratio_max: float = 4.0
     filter_band_hz: tuple[float, float] = (0.5, 40.0)
-    rr_features: tuple[str, ...] = field(default=RR_FEATURES)
+    rr_features: tuple[str, ...] = field(default=ALL_RR_FEATURES)
     template_beats: int = 20
     template_min_corr: float = 0.8
     template_slow: float = 25.0
