@@ -32,6 +32,8 @@ from rich.progress import Progress
 
 from cardiowatch.beats_data import DS1, DS1_FOLDS, load_beats
 from models.beats import (
+    ALL_RR_FEATURES,
+    RR_FEATURES,
     BeatEnsemble,
     FeatureSpec,
     TrainConfig,
@@ -47,9 +49,20 @@ VARIANTS: dict[str, TrainConfig] = {
     "base": TrainConfig(epochs=20, patience=5),
     "augment": TrainConfig(epochs=20, patience=5, amplitude_jitter=0.15, baseline_jitter=0.1),
     "regularised": TrainConfig(epochs=20, patience=5, lr=1e-3, weight_decay=1e-3),
+    "template": TrainConfig(epochs=20, patience=5),
+    "template_w1": TrainConfig(epochs=20, patience=5, class_weight_power=1.0),
+    "template_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
+    "rhythm_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
+}
+#: RR feature columns of each variant (default: every column, :data:`ALL_RR_FEATURES`); the
+#: first three variants predate the template and P-wave columns, the ``template*`` ones the
+#: two rhythm-context columns.
+VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("base", "augment", "regularised"), RR_FEATURES),
+    **dict.fromkeys(("template", "template_w1", "template_wide"), ALL_RR_FEATURES[:-2]),
 }
 #: The variant ``cardiowatch train beats`` trains (the best DS1 out-of-fold score).
-DEFAULT_VARIANT = "base"
+DEFAULT_VARIANT = "rhythm_wide"
 
 
 def run_training(
@@ -63,7 +76,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Cross-validate on DS1, write the ensemble artifact to ``out``; return the facts."""
     config = config or VARIANTS[variant]
-    spec = FeatureSpec()
+    spec = FeatureSpec(rr_features=VARIANT_FEATURES.get(variant, ALL_RR_FEATURES))
     t0 = time.perf_counter()
     task = progress.add_task("DS1 beats", total=len(DS1)) if progress is not None else None
 

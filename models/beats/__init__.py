@@ -9,7 +9,14 @@ decision offsets on out-of-fold logits; artifacts are self-describing byte strin
 (:func:`encode_artifact`) versioned by their SHA-256 (:func:`artifact_version`).
 """
 
-from ._features import RR_FEATURES, BeatFeatures, BeatFeaturizer, FeatureSpec
+from ._features import (
+    ALL_RR_FEATURES,
+    RR_FEATURES,
+    TEMPLATE_FEATURES,
+    BeatFeatures,
+    BeatFeaturizer,
+    FeatureSpec,
+)
 from ._labeller import BeatLabeller
 from ._model import (
     AAMI_CLASSES,
@@ -25,7 +32,9 @@ from ._train import TrainConfig, TrainResult, class_scores, selection_score, tra
 
 __all__ = [
     "AAMI_CLASSES",
+    "ALL_RR_FEATURES",
     "RR_FEATURES",
+    "TEMPLATE_FEATURES",
     "BeatClassifier",
     "BeatEnsemble",
     "BeatFeatures",

@@ -23,7 +23,14 @@ import numpy.typing as npt
 
 from models.ecg import Beat
 
-__all__ = ["RR_FEATURES", "BeatFeatures", "BeatFeaturizer", "FeatureSpec"]
+__all__ = [
+    "ALL_RR_FEATURES",
+    "RR_FEATURES",
+    "TEMPLATE_FEATURES",
+    "BeatFeatures",
+    "BeatFeaturizer",
+    "FeatureSpec",
+]
 
 F32 = npt.NDArray[np.float32]
 
@@ -40,6 +47,26 @@ RR_FEATURES = (
     "rr_irregularity",  # mean |successive difference| of the last RR intervals / local mean RR
     "next_over_local",  # next RR / local mean RR
 )
+
+#: Columns the featurizer can compute beyond :data:`RR_FEATURES`: the beat against the
+#: patient's running dominant-beat template (causal: the template holds past beats only).
+TEMPLATE_FEATURES = (
+    "prev_over_median_local",  # previous RR / median of the last RR intervals (prematurity)
+    "qrs_corr",  # correlation with the template around the QRS (-50..+100 ms)
+    "qrs_amp_ratio",  # QRS peak-to-peak / the template's
+    "qrs_width_ratio",  # QRS width (sum |slope| / max |slope|) / the template's
+    "p_energy_ratio",  # std of the P-wave window (-230..-70 ms) / the template's
+    "p_corr",  # correlation with the template in the P-wave window
+    "beat_corr",  # correlation with the template over the whole window
+    "template_p_rel",  # std of the template's P window / the template's QRS peak-to-peak
+    "p_corr_local",  # mean p_corr of the last ``rr_local_beats`` beats (rhythm context)
+)
+
+#: Template columns of a beat with nothing to compare against (the first beat, or unused).
+_NEUTRAL_TEMPLATE = (1.0,) * (len(TEMPLATE_FEATURES) - 1)
+
+#: Every column a :class:`FeatureSpec` may name, in the order they are computed.
+ALL_RR_FEATURES = RR_FEATURES + TEMPLATE_FEATURES
 
 
 @dataclass(frozen=True)
@@ -67,7 +94,17 @@ class FeatureSpec:
     filter_band_hz
         Band-pass of the ECG pipeline the features are computed on (for the record).
     rr_features
-        Names of the RR feature columns (:data:`RR_FEATURES`).
+        Names of the RR feature columns, any of :data:`ALL_RR_FEATURES` (an artifact saved
+        with fewer columns gets exactly those).
+    template_beats
+        Horizon of the running dominant-beat template (exponential mean with
+        ``1 / template_beats`` once that many beats were averaged).
+    template_min_corr
+        A beat updates the template at the full rate only when its QRS correlates with it at
+        least this much; other beats move it ``template_slow`` times slower (so a wrong start
+        is forgotten, but ectopic beats barely change it).
+    template_slow
+        Rate divisor for beats below ``template_min_corr``.
     """
 
     grid_hz: float = 180.0
@@ -79,7 +116,15 @@ class FeatureSpec:
     rr_max_s: float = 3.0
     ratio_max: float = 4.0
     filter_band_hz: tuple[float, float] = (0.5, 40.0)
-    rr_features: tuple[str, ...] = field(default=RR_FEATURES)
+    rr_features: tuple[str, ...] = field(default=ALL_RR_FEATURES)
+    template_beats: int = 20
+    template_min_corr: float = 0.8
+    template_slow: float = 25.0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.rr_features) - set(ALL_RR_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown RR feature columns: {sorted(unknown)}")
 
     @property
     def offsets_s(self) -> npt.NDArray[np.float64]:
@@ -214,6 +259,12 @@ class BeatFeaturizer:
         self._before_n = math.ceil(float(-self._offsets[0])) + 1
         self._after_n = math.ceil(float(self._offsets[-1])) + 1
         self._keep_n = round(self.keep_s * self.fs_hz)
+        self._columns = np.asarray([ALL_RR_FEATURES.index(n) for n in self.spec.rr_features])
+        offsets_s = self.spec.offsets_s
+        self._qrs = (offsets_s >= -0.05) & (offsets_s <= 0.10)
+        self._p_wave = (offsets_s >= -0.23) & (offsets_s <= -0.07)
+        n_before = len(RR_FEATURES) + 1  # the template columns come last
+        self._uses_template = bool(np.any(self._columns >= n_before))
         self.reset()
 
     @property
@@ -231,6 +282,9 @@ class BeatFeaturizer:
         self._rr_local: deque[int] = deque(maxlen=self.spec.rr_local_beats)
         self._rr_mean = _Running(self.spec.rr_long_beats)
         self._amp_mean = _Running(self.spec.rr_long_beats)
+        self._template: F32 | None = None  # running dominant beat (scaled morphology)
+        self._template_count = 0
+        self._p_corr_local: deque[float] = deque(maxlen=self.spec.rr_local_beats)
 
     @property
     def _end(self) -> int:
@@ -338,7 +392,10 @@ class BeatFeaturizer:
         def ratio(a: float, b: float) -> float:
             return min(a / b, spec.ratio_max) if b > 0 else 1.0
 
-        rr = np.asarray(
+        median_n = float(np.median(self._rr_local)) if self._rr_local else mean_n
+        scaled = morph / np.float32(amp) if amp > 0 else morph
+        template = self._template_features(scaled) if self._uses_template else _NEUTRAL_TEMPLATE
+        every = np.asarray(
             [
                 ratio(prev_n, mean_n),
                 ratio(next_n, mean_n),
@@ -350,15 +407,47 @@ class BeatFeaturizer:
                 ratio(p2p, amp),
                 ratio(irregularity, local_n),
                 ratio(next_n, local_n),
+                ratio(prev_n, median_n),
+                *template,
             ],
             np.float32,
         )
-        scaled = morph / np.float32(amp) if amp > 0 else morph
+        rr = every[self._columns]
         if self._last_r is not None and prev is not None:
             self._rr_local.append(min(int(prev), round(max_n)))
             self._rr_mean.update(prev_n)
         self._last_r = r
         return r, quality, scaled, rr
+
+    def _template_features(self, beat: F32) -> tuple[float, ...]:
+        """Beat against the running template (then update it): corr, ratios; see spec."""
+        spec = self.spec
+        t = self._template
+        if t is None:
+            self._template = beat.astype(np.float32).copy()
+            self._template_count = 1
+            return _NEUTRAL_TEMPLATE
+        qrs_corr = _corr(beat[self._qrs], t[self._qrs])
+        p_corr = _corr(beat[self._p_wave], t[self._p_wave])
+        p_local = float(np.mean(self._p_corr_local)) if self._p_corr_local else 1.0
+        features = (
+            qrs_corr,
+            _ratio(_p2p(beat[self._qrs]), _p2p(t[self._qrs]), spec.ratio_max),
+            _ratio(_width(beat[self._qrs]), _width(t[self._qrs]), spec.ratio_max),
+            _ratio(float(np.std(beat[self._p_wave])), float(np.std(t[self._p_wave])),
+                   spec.ratio_max),
+            p_corr,
+            _corr(beat, t),
+            _ratio(float(np.std(t[self._p_wave])), _p2p(t[self._qrs]), spec.ratio_max),
+            p_local,
+        )  # fmt: skip
+        self._p_corr_local.append(p_corr)
+        self._template_count += 1
+        rate = 1.0 / min(self._template_count, spec.template_beats)
+        if qrs_corr < spec.template_min_corr:
+            rate /= spec.template_slow
+        self._template = (t + np.float32(rate) * (beat - t)).astype(np.float32)
+        return features
 
     def _trim(self) -> None:
         """Keep samples from the newest beat's window start (at most ``keep_s`` seconds)."""
@@ -373,3 +462,26 @@ class BeatFeaturizer:
         if start > self._buf_start:
             self._buf = self._buf[start - self._buf_start :]
             self._buf_start = start
+
+
+def _corr(a: F32, b: F32) -> float:
+    """Pearson correlation, 0 when either side is flat."""
+    da = a - a.mean()
+    db = b - b.mean()
+    den = float(np.sqrt(float(np.dot(da, da)) * float(np.dot(db, db))))
+    return float(np.dot(da, db)) / den if den > 1e-12 else 0.0
+
+
+def _p2p(a: F32) -> float:
+    return float(a.max() - a.min())
+
+
+def _width(a: F32) -> float:
+    """Width of a wave in samples: total |slope| over the largest |slope|."""
+    slope = np.abs(np.diff(a))
+    top = float(slope.max()) if len(slope) else 0.0
+    return float(slope.sum()) / top if top > 0 else 0.0
+
+
+def _ratio(a: float, b: float, ratio_max: float) -> float:
+    return min(a / b, ratio_max) if b > 0 else 1.0

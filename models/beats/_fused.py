@@ -65,6 +65,7 @@ class FusedEnsemble(nn.Module):
             self.rr_fc = stack("rr_fc.0")
             self.head1 = stack("head.1")
             self.head2 = stack("head.3")
+            self.rr_skip = stack("rr_skip") if members[0].rr_skip is not None else None
             self.rr_mean = torch.stack([m.rr_mean for m in members]).clone()
             self.rr_std = torch.stack([m.rr_std for m in members]).clone()
             self.logit_bias = ensemble.logit_bias.detach().clone()
@@ -85,9 +86,11 @@ class FusedEnsemble(nn.Module):
             )
         m = x.reshape(n, self.k, -1).transpose(0, 1)  # (k, n, c3 * length)
         m = functional.relu(self._per_member(m, self.morph_fc))
-        r = (rr.unsqueeze(0) - self.rr_mean.unsqueeze(1)) / self.rr_std.unsqueeze(1)
-        r = functional.relu(self._per_member(r, self.rr_fc))
+        z = (rr.unsqueeze(0) - self.rr_mean.unsqueeze(1)) / self.rr_std.unsqueeze(1)
+        r = functional.relu(self._per_member(z, self.rr_fc))
         h = functional.relu(self._per_member(torch.cat([m, r], dim=2), self.head1))
         logits = self._per_member(h, self.head2)  # (k, n, n_classes)
+        if self.rr_skip is not None:
+            logits = logits + self._per_member(z, self.rr_skip)
         out: torch.Tensor = logits.mean(dim=0) + self.logit_bias
         return out

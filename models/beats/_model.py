@@ -69,6 +69,10 @@ class BeatNet(nn.Module):
         Width of the fused head.
     n_channels
         Morphology input channels (1: the beat of the primary lead).
+    rr_skip
+        Add a linear path from the standardised RR features straight to the logits (a "wide"
+        part beside the deep one; ``arch["rr_skip"]`` only when set, so older artifacts keep
+        their bytes).
 
     Notes
     -----
@@ -88,6 +92,7 @@ class BeatNet(nn.Module):
         channels: tuple[int, int, int] = (8, 16, 16),
         hidden: int = 32,
         n_channels: int = 1,
+        rr_skip: bool = False,
     ) -> None:
         super().__init__()
         c1, c2, c3 = channels
@@ -100,6 +105,8 @@ class BeatNet(nn.Module):
             "hidden": hidden,
             "n_channels": n_channels,
         }
+        if rr_skip:
+            self.arch["rr_skip"] = True
         self.conv = nn.Sequential(
             nn.Conv1d(n_channels, c1, 7, padding=3),
             nn.ReLU(),
@@ -117,14 +124,17 @@ class BeatNet(nn.Module):
         self.head = nn.Sequential(
             nn.Dropout(0.2), nn.Linear(hidden + 16, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
         )
+        self.rr_skip = nn.Linear(n_rr, n_classes) if rr_skip else None
         self.register_buffer("rr_mean", torch.zeros(n_rr))
         self.register_buffer("rr_std", torch.ones(n_rr))
 
     def forward(self, morph: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
         """Logits ``(n, n_classes)`` of morphology ``(n, n_morph)`` and RR ``(n, n_rr)``."""
         m = self.morph_fc(self.conv(morph.unsqueeze(1)))
-        r = self.rr_fc((rr - self.rr_mean) / self.rr_std)
-        out: torch.Tensor = self.head(torch.cat([m, r], dim=1))
+        z = (rr - self.rr_mean) / self.rr_std
+        out: torch.Tensor = self.head(torch.cat([m, self.rr_fc(z)], dim=1))
+        if self.rr_skip is not None:
+            out = out + self.rr_skip(z)
         return out
 
 
@@ -169,6 +179,7 @@ def _beat_net(arch: dict[str, Any]) -> BeatNet:
         channels=tuple(arch["channels"]),
         hidden=arch["hidden"],
         n_channels=arch["n_channels"],
+        rr_skip=bool(arch.get("rr_skip", False)),
     )
 
 

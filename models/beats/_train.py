@@ -61,6 +61,9 @@ class TrainConfig:
         shipped epoch count is chosen from their mean validation curve.
     min_epochs
         Smallest epoch count the cross-validation may choose.
+    rr_skip
+        Give the network a linear path from the RR features to the logits
+        (:class:`~models.beats.BeatNet` ``rr_skip``).
     """
 
     epochs: int = 30
@@ -76,6 +79,7 @@ class TrainConfig:
     baseline_jitter: float = 0.0
     cv_epochs: int = 12
     min_epochs: int = 3
+    rr_skip: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ def train_beat_net(
     rng = np.random.default_rng(config.seed)
     n_classes = len(AAMI_CLASSES)
     morph, rr, y = train
-    net = BeatNet(spec.n_morph, spec.n_rr, n_classes)
+    net = BeatNet(spec.n_morph, spec.n_rr, n_classes, rr_skip=config.rr_skip)
     rr_mean = rr.mean(axis=0)
     rr_std = np.maximum(rr.std(axis=0), 1e-3)
     net.rr_mean.copy_(torch.from_numpy(rr_mean.astype(np.float32)))

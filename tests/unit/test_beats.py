@@ -13,8 +13,11 @@ from hypothesis import given, settings
 
 from models.beats import (
     AAMI_CLASSES,
+    ALL_RR_FEATURES,
+    RR_FEATURES,
     BeatClassifier,
     BeatEnsemble,
+    BeatFeatures,
     BeatFeaturizer,
     BeatLabeller,
     BeatNet,
@@ -325,4 +328,81 @@ def test_fused_ensemble_equals_the_member_loop() -> None:
     with torch.inference_mode():
         expected = ensemble(torch.from_numpy(morph), torch.from_numpy(rr)).numpy()
     for n in (1, 2, 40, 100):  # fused up to FUSED_MAX_BEATS, member by member above
+        assert np.allclose(model.logits(morph[:n], rr[:n]), expected[:n], atol=1e-5)
+
+
+def spikes_with_p_waves(r: list[int], *, odd: int, no_p: int) -> npt.NDArray[np.float64]:
+    """Narrow R spikes with a P wave 160 ms before; beat ``odd`` wide and negative, beat
+    ``no_p`` without its P wave."""
+    t = np.arange(r[-1] + 400, dtype=np.float64)
+    x = np.zeros_like(t)
+    for k, s in enumerate(r):
+        if k == odd:
+            x += -0.8 * np.exp(-(((t - s) / (0.04 * FS_HZ)) ** 2))
+        else:
+            x += np.exp(-(((t - s) / (0.01 * FS_HZ)) ** 2))
+        if k != no_p:
+            x += 0.15 * np.exp(-(((t - s + 0.16 * FS_HZ) / (0.02 * FS_HZ)) ** 2))
+    return x[:, np.newaxis]
+
+
+def test_template_features_compare_each_beat_with_the_patients_dominant_beat() -> None:
+    r = [100 + 300 * k for k in range(30)]
+    x = spikes_with_p_waves(r, odd=20, no_p=25)
+    feat = BeatFeaturizer(FS_HZ, spec=FeatureSpec(rr_features=ALL_RR_FEATURES))
+    f = BeatFeatures.concat([feat.process(x, [Beat(s) for s in r]), feat.flush()], feat.spec)
+    names = feat.spec.rr_features
+
+    def col(name: str) -> npt.NDArray[np.float32]:
+        return f.rr[:, names.index(name)]
+
+    normal = [k for k in range(5, 30) if k not in (20, 25)]
+    assert np.all(col("qrs_corr")[normal] > 0.99)
+    assert np.all(col("p_corr")[normal] > 0.99)
+    assert col("qrs_corr")[20] < 0.5, "a wide negative beat is unlike the template"
+    assert col("qrs_width_ratio")[20] > 2.0
+    assert col("qrs_corr")[21] > 0.99, "the odd beat barely moved the template"
+    assert col("p_energy_ratio")[25] < 0.3, "no P wave before beat 25"
+    assert col("qrs_corr")[25] > 0.99
+
+
+def test_a_spec_with_fewer_columns_gets_exactly_those() -> None:
+    r = [100 + 300 * k for k in range(12)] + [3550, 4000]
+    x = spikes_with_p_waves(r, odd=5, no_p=7)
+    full_spec = FeatureSpec(rr_features=ALL_RR_FEATURES)
+    full = BeatFeaturizer(FS_HZ, spec=full_spec).process(x, [Beat(s) for s in r])
+    old_spec = FeatureSpec(rr_features=RR_FEATURES)
+    old = BeatFeaturizer(FS_HZ, spec=old_spec).process(x, [Beat(s) for s in r])
+    assert old.rr.shape[1] == len(RR_FEATURES) == old_spec.n_rr
+    np.testing.assert_array_equal(old.rr, full.rr[:, : len(RR_FEATURES)])
+    assert FeatureSpec.from_dict(old_spec.to_dict()) == old_spec
+    with pytest.raises(ValueError, match="unknown RR feature"):
+        FeatureSpec(rr_features=("prev_rr_rel", "no_such_column"))
+
+
+def test_wide_rr_path_round_trips_and_fuses() -> None:
+    spec = FeatureSpec(rr_features=ALL_RR_FEATURES)
+    members = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        net = BeatNet(spec.n_morph, spec.n_rr, len(AAMI_CLASSES), rr_skip=True)
+        assert net.rr_skip is not None
+        with torch.no_grad():
+            net.rr_skip.weight.mul_(20.0)  # the wide path must matter below
+        members.append(net)
+    ensemble = BeatEnsemble(members).eval()
+    blob = encode_artifact(ensemble, spec)
+    model = BeatClassifier.from_bytes(blob)
+    assert decode_artifact(blob)[0]["arch"]["member"]["rr_skip"] is True
+    assert encode_artifact(model.net, spec) == blob
+    rng = np.random.default_rng(0)
+    morph = rng.normal(size=(50, spec.n_morph)).astype(np.float32)
+    rr = rng.normal(1.0, 0.3, size=(50, spec.n_rr)).astype(np.float32)
+    with torch.inference_mode():
+        expected = ensemble(torch.from_numpy(morph), torch.from_numpy(rr)).numpy()
+        members[0].rr_skip = None
+        members[1].rr_skip = None
+        without = ensemble(torch.from_numpy(morph), torch.from_numpy(rr)).numpy()
+    assert not np.allclose(expected, without, atol=1e-3)
+    for n in (2, 50):  # fused, then member by member
         assert np.allclose(model.logits(morph[:n], rr[:n]), expected[:n], atol=1e-5)
