@@ -45,11 +45,12 @@ OUTBOX_CHUNKS = 16
 STRIP_S = 4.0
 #: Layout of the pickled :class:`PatientState`. 2: the monitor keeps a running dominant-beat
 #: template (``BeatShape``) and the rate alarms it holds back during noise. 3: the arrhythmia
-#: detector has ``af_skip_corr`` and keeps its AF measure through noise. A stored state of
-#: another version (states pickled before the field existed read as 1) is dropped and the
-#: patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
+#: detector has ``af_skip_corr`` and keeps its AF measure through noise. 4: the beat
+#: featurizer keeps the patient's beat template and P-wave history (fourth beat model). A stored
+#: state of another version (states pickled before the field existed read as 1) is dropped and
+#: the patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
 #: unpickled into a half-compatible monitor.
-ECG_STATE_VERSION = 3
+ECG_STATE_VERSION = 4
 
 
 @dataclass(frozen=True)
