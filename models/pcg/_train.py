@@ -62,6 +62,7 @@ def train_pcg_net(
     config: TrainConfig,
     *,
     groups: npt.NDArray[np.int64] | None = None,
+    cycle: npt.NDArray[np.float32] | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> PcgNet:
     """Train a :class:`PcgNet`.
@@ -78,6 +79,9 @@ def train_pcg_net(
         Hyper-parameters.
     groups
         ``(n,)`` database of each window; used when ``config.balance_db``.
+    cycle
+        ``(n, n_cycle)`` heart-cycle features of each window; with ``n_cycle > 0`` the network
+        gets a cycle branch (:class:`PcgNet`), else (or ``None``) it takes log-mel windows only.
     on_epoch
         Called with (epoch, mean loss) after each epoch.
     """
@@ -87,6 +91,10 @@ def train_pcg_net(
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
     c = torch.from_numpy(np.ascontiguousarray(classes, dtype=np.int64))
+    n_cycle = 0 if cycle is None or cycle.ndim != 2 else cycle.shape[1]
+    cyc = torch.from_numpy(
+        np.ascontiguousarray(cycle if n_cycle else np.zeros((len(x), 0)), dtype=np.float32)
+    )
     pos_weight = _pos_weight(targets)
     weight = np.ones(len(features), dtype=np.float32)
     if config.balance_db and groups is not None and len(groups):
@@ -99,7 +107,7 @@ def train_pcg_net(
         np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(PASCAL_CLASSES), 0.0),
         dtype=torch.float32,
     )
-    net = PcgNet(channels=config.channels, hidden=config.hidden)
+    net = PcgNet(channels=config.channels, hidden=config.hidden, n_cycle=n_cycle)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
     ce_mean = nn.CrossEntropyLoss(weight=class_w, ignore_index=-1)
@@ -121,7 +129,7 @@ def train_pcg_net(
             xb = torch.roll(xb, shifts=shift, dims=2)
             band = int(rng.integers(0, xb.shape[1]))
             xb[:, band, :] = 0.0
-            out = net(xb)
+            out = net(xb, cyc[idx] if n_cycle else None)
             yb, cb, wb = y[idx], c[idx], w[idx]
             mask = (yb >= 0).float() * wb[:, None]
             loss_heads = (bce(out[:, :n_heads], yb.clamp(min=0)) * mask).sum() / mask.sum().clamp(
