@@ -19,7 +19,9 @@ from models.pcg import PcgNet, TrainConfig, WindowSpec, encode_pcg_artifact, tra
 #: ``base`` is the configuration shipped before; ``running`` normalises each mel band by its
 #: running mean over the recording (``WindowSpec.norm``); ``balanced`` weights every database
 #: equally in the loss; ``big`` has 16/32/32 channels and 40 epochs; ``cycle`` adds each window's
-#: heart-cycle features (``WindowSpec.cycle``, :mod:`models.pcg._cycle`) as a second input.
+#: heart-cycle features (``WindowSpec.cycle``, :mod:`models.pcg._cycle`) as a second input;
+#: ``-norm`` batch-normalises them and drops out 20 % of their branch (added after the inner
+#: figures of ``running-big-cycle``, whose logits overflowed: unscaled inputs).
 CANDIDATES: dict[str, tuple[WindowSpec, TrainConfig]] = {
     "base": (WindowSpec(), TrainConfig()),
     "running": (WindowSpec(norm="running"), TrainConfig()),
@@ -32,6 +34,10 @@ CANDIDATES: dict[str, tuple[WindowSpec, TrainConfig]] = {
     "running-big-cycle": (
         WindowSpec(norm="running", cycle=True),
         TrainConfig(channels=(16, 32, 32), epochs=40),
+    ),
+    "running-big-cycle-norm": (
+        WindowSpec(norm="running", cycle=True),
+        TrainConfig(channels=(16, 32, 32), epochs=40, cycle_norm=True),
     ),
 }
 #: The shipped model's candidate: the best mean of all twelve inner figures

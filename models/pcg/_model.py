@@ -41,6 +41,28 @@ MAGIC = b"CWMODEL1"
 _CYCLE_WIDTH = 16  # outputs of the cycle-feature branch
 
 
+class Standardise(nn.Module):
+    """``(x - mean) / std`` with fixed statistics (buffers, set once from the training set)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n))
+        self.register_buffer("std", torch.ones(n))
+
+    def fit(self, x: torch.Tensor) -> None:
+        """Set the statistics from ``x`` ``(n_samples, n)`` (a constant column keeps std 1)."""
+        self.mean.copy_(x.mean(dim=0))
+        std = x.std(dim=0) if len(x) > 1 else torch.ones(x.shape[1])
+        self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised ``x``."""
+        return (x - self.mean) / self.std
+
+
 class PcgNet(nn.Module):
     """Three conv blocks (3x3, ReLU, 2x2 max-pool), global average and max pooling, a head;
     optionally a second input, the window's heart-cycle features, through a small dense branch
@@ -54,23 +76,33 @@ class PcgNet(nn.Module):
         Width of the head.
     n_cycle
         Length of the cycle-feature input (0: none, the network takes log-mel windows only).
+    cycle_norm
+        Standardise the cycle features by the training set's mean and standard deviation
+        (:class:`Standardise`, saved with the model) before the branch's dense layer, and drop
+        out 20 % of the branch's outputs in training.
     """
 
     def __init__(
-        self, *, channels: tuple[int, ...] = (16, 32, 32), hidden: int = 32, n_cycle: int = 0
-    ) -> None:
+        self, *, channels: tuple[int, ...] = (16, 32, 32), hidden: int = 32, n_cycle: int = 0,
+        cycle_norm: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.arch: dict[str, Any] = {"channels": list(channels), "hidden": hidden}
         self.n_cycle = n_cycle
         if n_cycle:
             self.arch["n_cycle"] = n_cycle
+        if n_cycle and cycle_norm:
+            self.arch["cycle_norm"] = True
         layers: list[nn.Module] = []
         c_in = 1
         for c in channels:
             layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             c_in = c
         self.conv = nn.Sequential(*layers)
-        self.cycle = nn.Sequential(nn.Linear(n_cycle, _CYCLE_WIDTH), nn.ReLU()) if n_cycle else None
+        branch: list[nn.Module] = [Standardise(n_cycle)] if cycle_norm else []
+        branch += [nn.Linear(n_cycle, _CYCLE_WIDTH), nn.ReLU()]
+        branch += [nn.Dropout(0.2)] if cycle_norm else []
+        self.cycle = nn.Sequential(*branch) if n_cycle else None
         self.head = nn.Sequential(
             nn.Dropout(0.2),
             nn.Linear(2 * c_in + (_CYCLE_WIDTH if n_cycle else 0), hidden),
@@ -145,7 +177,10 @@ def decode_pcg_artifact(data: bytes) -> tuple[dict[str, Any], PcgNet]:
     except (KeyError, TypeError) as exc:
         raise ValueError(f"invalid model artifact header ({exc!r})") from None
     net = PcgNet(
-        channels=tuple(arch["channels"]), hidden=arch["hidden"], n_cycle=arch.get("n_cycle", 0)
+        channels=tuple(arch["channels"]),
+        hidden=arch["hidden"],
+        n_cycle=arch.get("n_cycle", 0),
+        cycle_norm=arch.get("cycle_norm", False),
     )
     offset = start + n_head
     state: dict[str, torch.Tensor] = {}

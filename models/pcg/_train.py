@@ -16,7 +16,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from ._model import HEADS, PASCAL_CLASSES, PcgNet
+from ._model import HEADS, PASCAL_CLASSES, PcgNet, Standardise
 
 __all__ = ["TrainConfig", "train_pcg_net"]
 
@@ -26,7 +26,8 @@ class TrainConfig:
     """Training hyper-parameters (fixed in advance; saved with the model).
 
     ``balance_db``: weight each window by ``1 / windows of its database`` (normalised to mean 1),
-    so that every database carries the same total weight in the loss.
+    so that every database carries the same total weight in the loss. ``cycle_norm``: the
+    network's cycle-feature branch standardises its input (``PcgNet(cycle_norm=True)``).
     """
 
     seed: int = 0
@@ -38,11 +39,15 @@ class TrainConfig:
     channels: tuple[int, ...] = (8, 16, 32)
     hidden: int = 32
     balance_db: bool = False
+    cycle_norm: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+        """JSON-able form (``cycle_norm`` only when true, so older models' metadata and bytes
+        are reproduced)."""
         d = asdict(self)
         d["channels"] = list(self.channels)
+        if not d["cycle_norm"]:
+            del d["cycle_norm"]
         return d
 
 
@@ -107,7 +112,12 @@ def train_pcg_net(
         np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(PASCAL_CLASSES), 0.0),
         dtype=torch.float32,
     )
-    net = PcgNet(channels=config.channels, hidden=config.hidden, n_cycle=n_cycle)
+    net = PcgNet(
+        channels=config.channels, hidden=config.hidden, n_cycle=n_cycle,
+        cycle_norm=config.cycle_norm,
+    )  # fmt: skip
+    if net.cycle is not None and isinstance(net.cycle[0], Standardise):
+        net.cycle[0].fit(cyc)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
     ce_mean = nn.CrossEntropyLoss(weight=class_w, ignore_index=-1)

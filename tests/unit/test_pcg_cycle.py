@@ -4,6 +4,7 @@ windower's contract with them, and the network's cycle branch."""
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from models.pcg import (
     encode_pcg_artifact,
     train_pcg_net,
 )
+from models.pcg._model import Standardise
 from tests.pcg_helpers import synthetic_pcg
 
 SPEC = WindowSpec(norm="running", cycle=True)
@@ -96,14 +98,22 @@ def test_spec_keeps_old_keys_without_cycle() -> None:
     assert WindowSpec().n_cycle == 0
 
 
-def test_cycle_branch_round_trips_and_is_required() -> None:
+@pytest.mark.parametrize("cycle_norm", [False, True])
+def test_cycle_branch_round_trips_and_is_required(cycle_norm: bool) -> None:
     torch.manual_seed(0)
-    net = PcgNet(channels=(4, 4, 4), hidden=8, n_cycle=SPEC.n_cycle)
-    model = PcgClassifier.from_bytes(encode_pcg_artifact(net, SPEC))
-    assert model.net.n_cycle == SPEC.n_cycle
-    assert model.spec.cycle
+    net = PcgNet(channels=(4, 4, 4), hidden=8, n_cycle=SPEC.n_cycle, cycle_norm=cycle_norm)
     x, _, _ = synthetic_pcg(1000.0, 6.0)
     windows = Windower(SPEC).process(x)
+    if cycle_norm:
+        assert net.cycle is not None
+        norm = net.cycle[0]
+        assert isinstance(norm, Standardise)
+        norm.fit(torch.from_numpy(np.stack([w.cycle for w in windows])))
+        assert float(norm.std.min()) > 0.0
+    model = PcgClassifier.from_bytes(encode_pcg_artifact(net, SPEC))
+    assert model.net.n_cycle == SPEC.n_cycle
+    assert model.net.arch == net.arch
+    assert model.spec.cycle
     probs = model.score(windows)
     assert probs.shape == (len(windows), 3)
     feats = np.stack([w.features for w in windows])
@@ -131,3 +141,8 @@ def test_training_learns_a_label_carried_by_the_cycle_features_only() -> None:
     with torch.inference_mode():
         p = torch.sigmoid(net(torch.from_numpy(x), torch.from_numpy(cyc))[:, 0]).numpy()
     assert float(((p >= 0.5) == (label == 1)).mean()) > 0.85
+    normed = train_pcg_net(x, y, c, replace(config, cycle_norm=True), cycle=cyc * 50.0 + 7.0)
+    assert normed.cycle is not None
+    stats = normed.cycle[0]
+    assert isinstance(stats, Standardise)
+    np.testing.assert_allclose(stats.mean.numpy(), (cyc * 50.0 + 7.0).mean(axis=0), rtol=1e-4)
