@@ -54,8 +54,8 @@ MATCH_S = 0.06
 FOLD_VARIANTS: dict[str, str] = {
     "training-b": "running-big",
     "training-c": "running",
-    "training-d": "running-big",
-    "pascal": "running-balanced-big",
+    "training-d": "running-big-cycle",
+    "pascal": "running-big-cycle-norm",
 }
 
 
