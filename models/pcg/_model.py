@@ -99,10 +99,14 @@ class PcgNet(nn.Module):
             layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             c_in = c
         self.conv = nn.Sequential(*layers)
-        branch: list[nn.Module] = [Standardise(n_cycle)] if cycle_norm else []
-        branch += [nn.Linear(n_cycle, _CYCLE_WIDTH), nn.ReLU()]
-        branch += [nn.Dropout(0.2)] if cycle_norm else []
-        self.cycle = nn.Sequential(*branch) if n_cycle else None
+        # Built only with a cycle input: an unused layer would draw from the seeded RNG and
+        # change the initialisation (and bytes) of models without one.
+        self.cycle: nn.Sequential | None = None
+        if n_cycle:
+            branch: list[nn.Module] = [Standardise(n_cycle)] if cycle_norm else []
+            branch += [nn.Linear(n_cycle, _CYCLE_WIDTH), nn.ReLU()]
+            branch += [nn.Dropout(0.2)] if cycle_norm else []
+            self.cycle = nn.Sequential(*branch)
         self.head = nn.Sequential(
             nn.Dropout(0.2),
             nn.Linear(2 * c_in + (_CYCLE_WIDTH if n_cycle else 0), hidden),
