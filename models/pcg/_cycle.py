@@ -71,14 +71,14 @@ def _acf_peak(r: FloatArray, lo: int, hi: int) -> tuple[int, float]:
     return k, float(r[k])
 
 
-def _peaks(e: FloatArray) -> list[int]:
-    """Frames of the heart-sound peaks of the frame energy ``e``."""
-    p20, p90 = np.percentile(e, [20.0, 90.0])
+def _peaks(e: FloatArray, p20: float, p90: float) -> list[int]:
+    """Frames of the heart-sound peaks of the frame energy ``e`` (percentiles of ``e`` given)."""
     floor = p20 + 0.5 * (p90 - p20)
+    padded = np.pad(e, _PEAK_HALF, constant_values=-np.inf)
+    local = np.lib.stride_tricks.sliding_window_view(padded, 2 * _PEAK_HALF + 1).max(axis=1)
     out: list[int] = []
-    for i in range(len(e)):
-        lo, hi = max(0, i - _PEAK_HALF), min(len(e), i + _PEAK_HALF + 1)
-        if e[i] >= floor and e[i] == e[lo:hi].max() and (not out or i - out[-1] > _PEAK_HALF):
+    for i in np.flatnonzero((e >= floor) & (e == local)).tolist():
+        if not out or i - out[-1] > _PEAK_HALF:
             out.append(i)
     return out
 
@@ -106,7 +106,8 @@ def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
     period = k_t / frame_rate_hz
     out[0:4] = period, acf_t, (k_s / k_t if k_t else 0.0), acf_s
     # Window-local segmentation: peaks, intervals, systolic / diastolic by length.
-    peaks = _peaks(e)
+    p10, p20, p90 = np.percentile(e, [10.0, 20.0, 90.0]).tolist()
+    peaks = _peaks(e, p20, p90)
     out[9] = len(peaks) * frame_rate_hz / n_frames
     d = np.diff(np.asarray(peaks, dtype=np.float64)) / frame_rate_hz
     groups = np.array_split(np.arange(lm.shape[0]), N_GROUPS)
@@ -117,13 +118,13 @@ def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
     dia_d: list[float] = []
     if len(d) >= 2:
         mean_d = float(d.mean())
-        for a, b, dur in zip(peaks[:-1], peaks[1:], d, strict=True):
-            sounds = [band[:, max(0, p - _SOUND_HALF) : p + _SOUND_HALF + 1].mean(axis=1)
-                      for p in (a, b)]  # fmt: skip
+        sound = [band[:, max(0, p - _SOUND_HALF) : p + _SOUND_HALF + 1].mean(axis=1)
+                 for p in peaks]  # fmt: skip
+        for j, (a, b, dur) in enumerate(zip(peaks[:-1], peaks[1:], d, strict=True)):
             inside = band[:, a + _GUARD : b - _GUARD + 1]
             if inside.shape[1] == 0:
                 continue
-            rel = inside.mean(axis=1) - 0.5 * (sounds[0] + sounds[1])
+            rel = inside.mean(axis=1) - 0.5 * (sound[j] + sound[j + 1])
             if dur < mean_d:
                 sys_rel.append(rel)
                 sys_d.append(float(dur))
@@ -143,6 +144,5 @@ def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
         out[11 + N_GROUPS : 11 + 2 * N_GROUPS] = t.mean(axis=0) / 5.0
         out[11 + 2 * N_GROUPS] = s.std(axis=0).mean() / 5.0
         out[12 + 2 * N_GROUPS] = t.std(axis=0).mean() / 5.0
-    p10, p90 = np.percentile(e, [10.0, 90.0])
     out[-1] = (p90 - p10) / 10.0
     return np.asarray(np.clip(np.nan_to_num(out), -5.0, 5.0), dtype=np.float32)
