@@ -6,9 +6,9 @@ and every mean of 4 consecutive windows >= 0.99 abnormal (the alarm needs 0.6); 
 has all 7 windows unusable; NORMAL (11.1 s) has all 9 windows usable and every mean of 4 at
 most 0.18 (``sha256:0d01d15265c5c264``); re-checked for ``sha256:5116e7280df9637d`` (with the
 heart-cycle features): the same, NORMAL's means of 4 at most 0.17. NORMAL was
-``training-c/c0006`` until ``0d01d152``, which gives it a mean of 4 up to 0.66. They are training recordings of the
-model, so this test checks the streaming path, not the model's accuracy (``BENCHMARKS.md``
-does that).
+``training-c/c0006`` until ``0d01d152``, which gives it a mean of 4 up to 0.66. They are
+training recordings of the model, so this test checks the streaming path, not the model's
+accuracy (``BENCHMARKS.md`` does that).
 """
 
 from __future__ import annotations
