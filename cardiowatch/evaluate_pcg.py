@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from cardiowatch.pcg_data import DATABASES, Recording, WindowSet
 from cardiowatch.train_pcg import CANDIDATES, SHIPPED_VARIANT, candidate, fit, load_all
@@ -40,6 +39,7 @@ from models.pcg import (
     PcgNet,
     WindowSpec,
     choose_hf_threshold,
+    net_logits,
     recording_decision,
     with_quality_rule,
 )
@@ -54,14 +54,15 @@ MATCH_S = 0.06
 FOLD_VARIANTS: dict[str, str] = {
     "training-b": "running-big",
     "training-c": "running",
-    "training-d": "running-big",
-    "pascal": "running-balanced-big",
+    "training-d": "running-big-cycle",
+    "pascal": "running-big-cycle-norm",
 }
 
 
-def _outputs(net: PcgNet, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    with torch.inference_mode():
-        z = net(torch.from_numpy(np.ascontiguousarray(features))).numpy()
+def _outputs(
+    net: PcgNet, features: npt.NDArray[np.float32], cycle: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    z = net_logits(net, features, cycle)
     heads = 1.0 / (1.0 + np.exp(-z[:, : len(HEADS)]))
     cls = np.exp(z[:, len(HEADS) :] - z[:, len(HEADS) :].max(axis=1, keepdims=True))
     cls /= cls.sum(axis=1, keepdims=True)
@@ -74,7 +75,7 @@ def _per_recording(
     """Window outputs ``(n_windows, 3 + 5)`` of each test recording (empty when too short),
     ``poor_quality`` raised by the quality rule at ``hf_threshold`` (``None``: no rule)."""
     mask = np.isin(ws.rec, np.asarray(test))
-    out = _outputs(net, ws.features[mask])
+    out = _outputs(net, ws.features[mask], ws.cycle[mask])
     out[:, : len(HEADS)] = with_quality_rule(out[:, : len(HEADS)], ws.hf_share[mask], hf_threshold)
     recs = ws.rec[mask]
     width = len(HEADS) + len(PASCAL_CLASSES)

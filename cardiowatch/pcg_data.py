@@ -99,11 +99,13 @@ def all_recordings(data_dir: Path, dbs: Sequence[str] = DATABASES) -> list[Recor
 @dataclass(frozen=True)
 class WindowSet:
     """Windows of many recordings: ``features[i]`` belongs to recording ``rec[i]``;
-    ``hf_share[i]`` is its high-band share (the quality rule's cue)."""
+    ``hf_share[i]`` is its high-band share (the quality rule's cue), ``cycle[i]`` its
+    heart-cycle features (``(n, 0)`` unless ``WindowSpec.cycle``)."""
 
     features: npt.NDArray[np.float32]  # (n, n_mels, n_frames)
     rec: npt.NDArray[np.int64]
     hf_share: npt.NDArray[np.float32]
+    cycle: npt.NDArray[np.float32]  # (n, n_cycle)
 
 
 def build_windows(
@@ -116,16 +118,20 @@ def build_windows(
     cache = cache_dir / "pcg" / f"windows-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     if cache.exists():
         with np.load(cache) as z:
-            return WindowSet(z["features"], z["rec"], z["hf_share"])
+            n = len(z["rec"])
+            cyc = z["cycle"] if "cycle" in z else np.zeros((n, 0), np.float32)
+            return WindowSet(z["features"], z["rec"], z["hf_share"], cyc)
     feats: list[npt.NDArray[np.float32]] = []
     recs: list[int] = []
     shares: list[float] = []
+    cycles: list[npt.NDArray[np.float32]] = []
     for i, r in enumerate(recordings):
         samples, fs_hz = load_audio(r.path)
         windows = recording_windows(samples.astype(np.float64) / 32768.0, fs_hz, spec)
         feats += [w.features for w in windows]
         recs += [i] * len(windows)
         shares += [w.hf_share for w in windows]
+        cycles += [w.cycle for w in windows]
         if on_recording is not None:
             on_recording(r.path.name)
     shape = (0, spec.n_mels, spec.n_frames)
@@ -133,7 +139,11 @@ def build_windows(
         np.stack(feats) if feats else np.zeros(shape, np.float32),
         np.asarray(recs, np.int64),
         np.asarray(shares, np.float32),
+        np.stack(cycles) if cycles else np.zeros((0, spec.n_cycle), np.float32),
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, features=ws.features, rec=ws.rec, hf_share=ws.hf_share)
+    if spec.cycle:
+        np.savez(cache, features=ws.features, rec=ws.rec, hf_share=ws.hf_share, cycle=ws.cycle)
+    else:  # the layout of caches from before the cycle features
+        np.savez(cache, features=ws.features, rec=ws.rec, hf_share=ws.hf_share)
     return ws

@@ -18,7 +18,10 @@ from models.pcg import PcgNet, TrainConfig, WindowSpec, encode_pcg_artifact, tra
 #: Candidate configurations, compared on inner splits by ``benchmarks/pcg_inner_select.py``:
 #: ``base`` is the configuration shipped before; ``running`` normalises each mel band by its
 #: running mean over the recording (``WindowSpec.norm``); ``balanced`` weights every database
-#: equally in the loss; ``big`` has 16/32/32 channels and 40 epochs.
+#: equally in the loss; ``big`` has 16/32/32 channels and 40 epochs; ``cycle`` adds each window's
+#: heart-cycle features (``WindowSpec.cycle``, :mod:`models.pcg._cycle`) as a second input;
+#: ``-norm`` batch-normalises them and drops out 20 % of their branch (added after the inner
+#: figures of ``running-big-cycle``, whose logits overflowed: unscaled inputs).
 CANDIDATES: dict[str, tuple[WindowSpec, TrainConfig]] = {
     "base": (WindowSpec(), TrainConfig()),
     "running": (WindowSpec(norm="running"), TrainConfig()),
@@ -28,10 +31,18 @@ CANDIDATES: dict[str, tuple[WindowSpec, TrainConfig]] = {
         WindowSpec(norm="running"),
         TrainConfig(balance_db=True, channels=(16, 32, 32), epochs=40),
     ),
+    "running-big-cycle": (
+        WindowSpec(norm="running", cycle=True),
+        TrainConfig(channels=(16, 32, 32), epochs=40),
+    ),
+    "running-big-cycle-norm": (
+        WindowSpec(norm="running", cycle=True),
+        TrainConfig(channels=(16, 32, 32), epochs=40, cycle_norm=True),
+    ),
 }
 #: The shipped model's candidate: the best mean of all twelve inner figures
 #: (``models/pcg/MODEL_CARD.md``).
-SHIPPED_VARIANT = "running-big"
+SHIPPED_VARIANT = "running-big-cycle"
 
 
 def candidate(
@@ -50,9 +61,11 @@ MAX_WINDOWS_PER_RECORDING = 20
 def training_arrays(
     recordings: Sequence[Recording], ws: WindowSet, keep: Sequence[int]
 ) -> tuple[
-    npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]
-]:
-    """Features, head targets, PASCAL classes and database index of the windows of ``keep``."""
+    npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64],
+    npt.NDArray[np.float32],
+]:  # fmt: skip
+    """Features, head targets, PASCAL classes, database index and cycle features of the windows
+    of ``keep``."""
     chosen: list[int] = []
     keep_set = set(keep)
     for i in sorted(keep_set):
@@ -65,7 +78,7 @@ def training_arrays(
     targets = np.array([[r.abnormal, r.murmur, r.poor_quality] for r in recs], dtype=np.float32)
     classes = np.array([r.pascal_class for r in recs], dtype=np.int64)
     dbs = np.array([DATABASES.index(r.db) for r in recs], dtype=np.int64)
-    return ws.features[sel], targets.reshape(-1, 3), classes, dbs
+    return ws.features[sel], targets.reshape(-1, 3), classes, dbs, ws.cycle[sel]
 
 
 def fit(
@@ -73,8 +86,8 @@ def fit(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> PcgNet:  # fmt: skip
     """Train on the windows of the recordings ``keep``."""
-    x, y, c, g = training_arrays(recordings, ws, keep)
-    return train_pcg_net(x, y, c, config, groups=g, on_epoch=on_epoch)
+    x, y, c, g, cyc = training_arrays(recordings, ws, keep)
+    return train_pcg_net(x, y, c, config, groups=g, cycle=cyc, on_epoch=on_epoch)
 
 
 def load_all(

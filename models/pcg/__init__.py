@@ -1,5 +1,6 @@
 """Heart-sound (PCG) stages: resampling, band-pass, envelope, S1/S2, windows, classifier."""
 
+from ._cycle import CYCLE_FEATURES, cycle_features
 from ._decision import (
     ALARM_ABNORMAL,
     ALARM_POOR_QUALITY,
@@ -18,6 +19,7 @@ from ._model import (
     PcgNet,
     decode_pcg_artifact,
     encode_pcg_artifact,
+    net_logits,
 )
 from ._monitor import (
     PCG_DETECTOR_VERSION,
@@ -39,6 +41,7 @@ from ._segment import HeartSound, S1S2Segmenter, heart_rate_bpm
 __all__ = [
     "ALARM_ABNORMAL",
     "ALARM_POOR_QUALITY",
+    "CYCLE_FEATURES",
     "HEADS",
     "HF_SHARE_MAX",
     "HF_SPLIT_HZ",
@@ -61,11 +64,13 @@ __all__ = [
     "WindowSpec",
     "Windower",
     "choose_hf_threshold",
+    "cycle_features",
     "decode_pcg_artifact",
     "encode_pcg_artifact",
     "heart_rate_bpm",
     "high_band_share",
     "log_mel",
+    "net_logits",
     "recording_decision",
     "recording_windows",
     "score_windows",

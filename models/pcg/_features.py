@@ -9,18 +9,21 @@ each window on its own (no whole-record statistics); ``"running"`` first subtrac
 the running mean of the recording so far (the mean of the per-window band means of every window
 up to and including this one: causal cepstral-mean-style normalisation, which removes a
 device's or site's spectral colouring), then scales by the window's standard deviation. The
-running sums are the windower's only extra state (``n_mels`` floats and a count).
+running sums are the windower's only extra state (``n_mels`` floats and a count). With
+``WindowSpec.cycle`` each window also carries heart-cycle features computed from the same
+un-normalised frames (:mod:`models.pcg._cycle`: no extra latency, no extra state).
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ._cycle import CYCLE_FEATURES, cycle_features
 from ._quality import high_band_share
 
 FloatArray = NDArray[np.float64]
@@ -53,6 +56,9 @@ class WindowSpec:
     norm
         ``"window"`` (standardised per window) or ``"running"`` (per-band running mean of the
         recording subtracted, then scaled per window); see the module docstring.
+    cycle
+        Whether windows also carry the heart-cycle feature vector
+        (:func:`models.pcg._cycle.cycle_features`), the classifier's second input.
     """
 
     fs_hz: float = 1000.0
@@ -65,6 +71,7 @@ class WindowSpec:
     stft_hop: int = 32
     n_mels: int = 24
     norm: str = "window"
+    cycle: bool = False
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
@@ -81,16 +88,24 @@ class WindowSpec:
         return round(self.hop_s * self.fs_hz)
 
     @property
+    def n_cycle(self) -> int:
+        """Length of each window's cycle-feature vector (0 without ``cycle``)."""
+        return len(CYCLE_FEATURES) if self.cycle else 0
+
+    @property
     def n_frames(self) -> int:
         """STFT frames per window."""
         return 1 + (self.window_samples - self.n_fft) // self.stft_hop
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (stored in model artifacts); ``norm`` only when not ``"window"``, so
-        artifacts and window caches from before the option keep their bytes and keys."""
+        """JSON-able form (stored in model artifacts); ``norm`` only when not ``"window"`` and
+        ``cycle`` only when true, so artifacts and window caches from before these options keep
+        their bytes and keys."""
         d = asdict(self)
         if d["norm"] == "window":
             del d["norm"]
+        if not d["cycle"]:
+            del d["cycle"]
         return d
 
     @classmethod
@@ -101,12 +116,14 @@ class WindowSpec:
 
 @dataclass(frozen=True)
 class PcgWindow:
-    """One final window: its first internal-rate sample, its log-mel features and its
-    high-band share (un-normalised quality cue, :func:`models.pcg.high_band_share`)."""
+    """One final window: its first internal-rate sample, its log-mel features, its
+    high-band share (un-normalised quality cue, :func:`models.pcg.high_band_share`) and its
+    heart-cycle features (empty unless ``WindowSpec.cycle``)."""
 
     start_sample: int
     features: F32Array  # (n_mels, n_frames)
     hf_share: float = 0.0
+    cycle: F32Array = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
 
 @functools.lru_cache(maxsize=8)
@@ -162,16 +179,20 @@ class Windower:
         self._band_sum = np.zeros(self.spec.n_mels, dtype=np.float64)  # norm "running"
         self._n_windows = 0
 
-    def _features(self, x: NDArray[np.floating]) -> F32Array:
+    def _window(self, start: int, x: NDArray[np.floating]) -> PcgWindow:
         logm = raw_log_mel(x, self.spec)
+        cycle = (
+            cycle_features(logm, self.spec.fs_hz / self.spec.stft_hop)
+            if self.spec.cycle
+            else np.zeros(0, dtype=np.float32)
+        )
+        hf = round(high_band_share(x, self.spec.fs_hz), 4)
         if self.spec.norm == "window":
-            return standardise(logm)
+            return PcgWindow(start, standardise(logm), hf, cycle)
         self._band_sum += logm.mean(axis=1, dtype=np.float64)
         self._n_windows += 1
-        return standardise(logm, (self._band_sum / self._n_windows).astype(np.float32))
-
-    def _hf(self, x: NDArray[np.floating]) -> float:
-        return round(high_band_share(x, self.spec.fs_hz), 4)
+        z = standardise(logm, (self._band_sum / self._n_windows).astype(np.float32))
+        return PcgWindow(start, z, hf, cycle)
 
     def process(self, x: NDArray[np.floating]) -> list[PcgWindow]:
         """Consume samples; return the windows that became complete."""
@@ -185,7 +206,7 @@ class Windower:
         while self._next_start + n <= end:
             i = self._next_start - self._buf_start
             w = self._buf[i : i + n]
-            out.append(PcgWindow(self._next_start, self._features(w), self._hf(w)))
+            out.append(self._window(self._next_start, w))
             self._next_start += hop
         drop = max(0, self._next_start - self._buf_start)
         self._buf = self._buf[drop:]
@@ -204,6 +225,6 @@ class Windower:
         if self._next_start == 0 and self._buf.size >= round(self.spec.min_s * self.spec.fs_hz):
             padded = np.zeros(n, dtype=np.float32)
             padded[n - self._buf.size :] = self._buf
-            out.append(PcgWindow(self._buf.size - n, self._features(padded), self._hf(padded)))
+            out.append(self._window(self._buf.size - n, padded))
         self.reset()
         return out

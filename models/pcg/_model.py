@@ -30,6 +30,7 @@ __all__ = [
     "PcgNet",
     "decode_pcg_artifact",
     "encode_pcg_artifact",
+    "net_logits",
 ]
 
 #: The independent probabilities, in output order.
@@ -37,10 +38,35 @@ HEADS = ("abnormal", "murmur", "poor_quality")
 #: PASCAL labels (set A and set B together), in the order of the softmax outputs.
 PASCAL_CLASSES = ("normal", "murmur", "extrahls", "extrastole", "artifact")
 MAGIC = b"CWMODEL1"
+_CYCLE_WIDTH = 16  # outputs of the cycle-feature branch
+
+
+class Standardise(nn.Module):
+    """``(x - mean) / std`` with fixed statistics (buffers, set once from the training set)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n))
+        self.register_buffer("std", torch.ones(n))
+
+    def fit(self, x: torch.Tensor) -> None:
+        """Set the statistics from ``x`` ``(n_samples, n)`` (a constant column keeps std 1)."""
+        self.mean.copy_(x.mean(dim=0))
+        std = x.std(dim=0) if len(x) > 1 else torch.ones(x.shape[1])
+        self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised ``x``."""
+        return (x - self.mean) / self.std
 
 
 class PcgNet(nn.Module):
-    """Three conv blocks (3x3, ReLU, 2x2 max-pool), global average and max pooling, a head.
+    """Three conv blocks (3x3, ReLU, 2x2 max-pool), global average and max pooling, a head;
+    optionally a second input, the window's heart-cycle features, through a small dense branch
+    whose output joins the pooled conv features (like the beat model's RR branch).
 
     Parameters
     ----------
@@ -48,30 +74,70 @@ class PcgNet(nn.Module):
         Channels of the conv blocks.
     hidden
         Width of the head.
+    n_cycle
+        Length of the cycle-feature input (0: none, the network takes log-mel windows only).
+    cycle_norm
+        Standardise the cycle features by the training set's mean and standard deviation
+        (:class:`Standardise`, saved with the model) before the branch's dense layer, and drop
+        out 20 % of the branch's outputs in training.
     """
 
-    def __init__(self, *, channels: tuple[int, ...] = (16, 32, 32), hidden: int = 32) -> None:
+    def __init__(
+        self, *, channels: tuple[int, ...] = (16, 32, 32), hidden: int = 32, n_cycle: int = 0,
+        cycle_norm: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.arch = {"channels": list(channels), "hidden": hidden}
+        self.arch: dict[str, Any] = {"channels": list(channels), "hidden": hidden}
+        self.n_cycle = n_cycle
+        if n_cycle:
+            self.arch["n_cycle"] = n_cycle
+        if n_cycle and cycle_norm:
+            self.arch["cycle_norm"] = True
         layers: list[nn.Module] = []
         c_in = 1
         for c in channels:
             layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             c_in = c
         self.conv = nn.Sequential(*layers)
+        # Built only with a cycle input: an unused layer would draw from the seeded RNG and
+        # change the initialisation (and bytes) of models without one.
+        self.cycle: nn.Sequential | None = None
+        if n_cycle:
+            branch: list[nn.Module] = [Standardise(n_cycle)] if cycle_norm else []
+            branch += [nn.Linear(n_cycle, _CYCLE_WIDTH), nn.ReLU()]
+            branch += [nn.Dropout(0.2)] if cycle_norm else []
+            self.cycle = nn.Sequential(*branch)
         self.head = nn.Sequential(
             nn.Dropout(0.2),
-            nn.Linear(2 * c_in, hidden),
+            nn.Linear(2 * c_in + (_CYCLE_WIDTH if n_cycle else 0), hidden),
             nn.ReLU(),
             nn.Linear(hidden, len(HEADS) + len(PASCAL_CLASSES)),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(batch, 3 + 5)`` of log-mel windows ``(batch, n_mels, n_frames)``."""
+    def forward(self, x: torch.Tensor, cycle: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(batch, 3 + 5)`` of log-mel windows ``(batch, n_mels, n_frames)`` and, when
+        the network has a cycle branch, their cycle features ``(batch, n_cycle)``."""
         h = self.conv(x.unsqueeze(1))
         pooled = torch.cat((h.mean(dim=(2, 3)), h.amax(dim=(2, 3))), dim=1)
+        if self.cycle is not None:
+            if cycle is None:
+                raise ValueError("this network needs the windows' cycle features")
+            pooled = torch.cat((pooled, self.cycle(cycle)), dim=1)
         out: torch.Tensor = self.head(pooled)
         return out
+
+
+def net_logits(
+    net: PcgNet, features: npt.NDArray[np.float32], cycle: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]:
+    """Raw outputs ``(n, 3 + 5)`` of ``net`` in inference mode (``cycle`` ignored when the
+    network has no cycle branch)."""
+    c = None
+    if net.n_cycle and cycle is not None:
+        c = torch.from_numpy(np.ascontiguousarray(cycle, dtype=np.float32))
+    with torch.inference_mode():
+        out = net(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)), c)
+    return np.asarray(out.numpy(), dtype=np.float32)
 
 
 def encode_pcg_artifact(
@@ -114,7 +180,12 @@ def decode_pcg_artifact(data: bytes) -> tuple[dict[str, Any], PcgNet]:
             raise ValueError(f"a {header['name']!r} model, not 'pcg'")
     except (KeyError, TypeError) as exc:
         raise ValueError(f"invalid model artifact header ({exc!r})") from None
-    net = PcgNet(channels=tuple(arch["channels"]), hidden=arch["hidden"])
+    net = PcgNet(
+        channels=tuple(arch["channels"]),
+        hidden=arch["hidden"],
+        n_cycle=arch.get("n_cycle", 0),
+        cycle_norm=arch.get("cycle_norm", False),
+    )
     offset = start + n_head
     state: dict[str, torch.Tensor] = {}
     for name, shape in header["tensors"]:
@@ -147,17 +218,19 @@ class PcgClassifier:
         spec = WindowSpec.from_dict(header["spec"])
         return cls(net, spec, artifact_version(data), header.get("metadata", {}))
 
-    def logits(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Raw outputs ``(n, 3 + 5)`` for stacked features ``(n, n_mels, n_frames)``."""
+    def logits(
+        self, features: npt.NDArray[np.float32], cycle: npt.NDArray[np.float32] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Raw outputs ``(n, 3 + 5)`` for stacked features ``(n, n_mels, n_frames)`` and cycle
+        features ``(n, n_cycle)`` (needed when the network has a cycle branch)."""
         if len(features) == 0:
             return np.zeros((0, len(HEADS) + len(PASCAL_CLASSES)), dtype=np.float32)
-        with torch.inference_mode():
-            out = self.net(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
-        return np.asarray(out.numpy(), dtype=np.float32)
+        return net_logits(self.net, features, cycle)
 
     def score(self, windows: list[PcgWindow]) -> npt.NDArray[np.float32]:
         """Probabilities ``(n, 3)`` of ``HEADS`` for each window."""
         if not windows:
             return np.zeros((0, len(HEADS)), dtype=np.float32)
-        z = self.logits(np.stack([w.features for w in windows]))[:, : len(HEADS)]
+        cycle = np.stack([w.cycle for w in windows]) if self.net.n_cycle else None
+        z = self.logits(np.stack([w.features for w in windows]), cycle)[:, : len(HEADS)]
         return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float32)

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from ._model import HEADS, PASCAL_CLASSES, PcgNet
+from ._model import HEADS, PASCAL_CLASSES, PcgNet, Standardise
 
 __all__ = ["TrainConfig", "train_pcg_net"]
 
@@ -26,7 +26,8 @@ class TrainConfig:
     """Training hyper-parameters (fixed in advance; saved with the model).
 
     ``balance_db``: weight each window by ``1 / windows of its database`` (normalised to mean 1),
-    so that every database carries the same total weight in the loss.
+    so that every database carries the same total weight in the loss. ``cycle_norm``: the
+    network's cycle-feature branch standardises its input (``PcgNet(cycle_norm=True)``).
     """
 
     seed: int = 0
@@ -38,11 +39,15 @@ class TrainConfig:
     channels: tuple[int, ...] = (8, 16, 32)
     hidden: int = 32
     balance_db: bool = False
+    cycle_norm: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+        """JSON-able form (``cycle_norm`` only when true, so older models' metadata and bytes
+        are reproduced)."""
         d = asdict(self)
         d["channels"] = list(self.channels)
+        if not d["cycle_norm"]:
+            del d["cycle_norm"]
         return d
 
 
@@ -62,6 +67,7 @@ def train_pcg_net(
     config: TrainConfig,
     *,
     groups: npt.NDArray[np.int64] | None = None,
+    cycle: npt.NDArray[np.float32] | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> PcgNet:
     """Train a :class:`PcgNet`.
@@ -78,6 +84,9 @@ def train_pcg_net(
         Hyper-parameters.
     groups
         ``(n,)`` database of each window; used when ``config.balance_db``.
+    cycle
+        ``(n, n_cycle)`` heart-cycle features of each window; with ``n_cycle > 0`` the network
+        gets a cycle branch (:class:`PcgNet`), else (or ``None``) it takes log-mel windows only.
     on_epoch
         Called with (epoch, mean loss) after each epoch.
     """
@@ -87,6 +96,10 @@ def train_pcg_net(
     x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
     y = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
     c = torch.from_numpy(np.ascontiguousarray(classes, dtype=np.int64))
+    n_cycle = 0 if cycle is None or cycle.ndim != 2 else cycle.shape[1]
+    cyc = torch.from_numpy(
+        np.ascontiguousarray(cycle if n_cycle else np.zeros((len(x), 0)), dtype=np.float32)
+    )
     pos_weight = _pos_weight(targets)
     weight = np.ones(len(features), dtype=np.float32)
     if config.balance_db and groups is not None and len(groups):
@@ -99,7 +112,12 @@ def train_pcg_net(
         np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(PASCAL_CLASSES), 0.0),
         dtype=torch.float32,
     )
-    net = PcgNet(channels=config.channels, hidden=config.hidden)
+    net = PcgNet(
+        channels=config.channels, hidden=config.hidden, n_cycle=n_cycle,
+        cycle_norm=config.cycle_norm,
+    )  # fmt: skip
+    if net.cycle is not None and isinstance(net.cycle[0], Standardise):
+        net.cycle[0].fit(cyc)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
     ce_mean = nn.CrossEntropyLoss(weight=class_w, ignore_index=-1)
@@ -121,7 +139,7 @@ def train_pcg_net(
             xb = torch.roll(xb, shifts=shift, dims=2)
             band = int(rng.integers(0, xb.shape[1]))
             xb[:, band, :] = 0.0
-            out = net(xb)
+            out = net(xb, cyc[idx] if n_cycle else None)
             yb, cb, wb = y[idx], c[idx], w[idx]
             mask = (yb >= 0).float() * wb[:, None]
             loss_heads = (bce(out[:, :n_heads], yb.clamp(min=0)) * mask).sum() / mask.sum().clamp(

@@ -1,13 +1,14 @@
 """Heart sounds end to end: replayed recordings -> signals.pcg -> worker -> alerts, vitals.
 
-The recordings were chosen because the committed model (``models/artifacts/pcg.cwm``,
-``sha256:0d01d15265c5c264``) classifies them with a margin, window by window in 1 s chunks:
-ABNORMAL (10.8 s) has all 8 windows usable and every mean of 4 consecutive windows >= 0.99
-abnormal (the alarm needs 0.6); ARTIFACT (9.0 s) has all 7 windows unusable; NORMAL (11.1 s)
-has all 9 windows usable and every mean of 4 at most 0.18. NORMAL was ``training-c/c0006``
-until that model, which gives it a mean of 4 up to 0.66. They are training recordings of the
-model, so this test checks the streaming path, not the model's accuracy (``BENCHMARKS.md``
-does that).
+The recordings were chosen because the committed model (``models/artifacts/pcg.cwm``) classifies
+them with a margin, window by window in 1 s chunks: ABNORMAL (10.8 s) has all 8 windows usable
+and every mean of 4 consecutive windows >= 0.99 abnormal (the alarm needs 0.6); ARTIFACT (9.0 s)
+has all 7 windows unusable; NORMAL (11.1 s) has all 9 windows usable and every mean of 4 at
+most 0.18 (``sha256:0d01d15265c5c264``); re-checked for ``sha256:5116e7280df9637d`` (with the
+heart-cycle features): the same, NORMAL's means of 4 at most 0.17. NORMAL was
+``training-c/c0006`` until ``0d01d152``, which gives it a mean of 4 up to 0.66. They are
+training recordings of the model, so this test checks the streaming path, not the model's
+accuracy (``BENCHMARKS.md`` does that).
 """
 
 from __future__ import annotations

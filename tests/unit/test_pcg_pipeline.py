@@ -290,8 +290,9 @@ def test_a_missing_or_broken_pcg_model_leaves_the_worker_without_it(tmp_path: Pa
     finally:
         closed.close()
     assert committed is not None
-    assert committed.version == "sha256:0d01d15265c5c264"
+    assert committed.version == "sha256:5116e7280df9637d"
     assert committed.spec.norm == "running"
+    assert committed.spec.cycle
 
 
 def test_training_is_seeded_and_database_balancing_changes_the_fit() -> None:
