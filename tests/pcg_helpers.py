@@ -28,8 +28,9 @@ def random_pcg_artifact(seed: int = 0, spec: WindowSpec | None = None) -> bytes:
     """An untrained heart-sound artifact (random weights, seeded): a valid model of its own."""
     import torch
 
+    spec = spec or WindowSpec()
     torch.manual_seed(seed)
-    return encode_pcg_artifact(PcgNet(), spec or WindowSpec())
+    return encode_pcg_artifact(PcgNet(n_cycle=spec.n_cycle), spec)
 
 
 def random_classifier(seed: int = 0) -> PcgClassifier:
