@@ -29,7 +29,7 @@ from streams.model_registry import BEATS, ModelCache, beat_kind, pcg_kind
 from streams.ops import LagTracker, MetricsSensor
 from streams.processor import (
     ChunkOutputs,
-    PatientState,
+    ChunkResult,
     SourcePosition,
     process_chunk,
     skipped_over,
@@ -184,23 +184,19 @@ class EcgHandler:
     ) -> None:
         """Process a decoded chunk against the patient's state; publish and store the result.
 
-        The stored state records ``partition`` and ``offset`` (its source position), which
-        :meth:`handle` compares with the next chunk's to find skipped records.
+        The same for every signal kind: :meth:`process` (the kind's stage code) and
+        :meth:`count_processed` (its own metrics) are what a subclass overrides. The stored
+        state records ``partition`` and ``offset`` (its source position), which :meth:`handle`
+        compares with the next chunk's to find skipped records.
         """
         m = self.metrics
         t1 = time.perf_counter()
         table_key = chunk.patient_id.encode()
-        state = self.load_state(table_key)
-        classifier = await self.models.ensure()
-        m.set_model_version(BEATS, None if classifier is None else classifier.version)
-        limits = None if self.limits is None else await self.limits.get(chunk.patient_id)
+        state = self.load_pickled(table_key)
         try:
-            result = process_chunk(
-                state, chunk, mains_hz=self.settings.mains_hz, classifier=classifier,
-                limits=limits,
-            )  # fmt: skip
+            result, new_state = await self.process(state, chunk)
         except Exception as exc:  # a stage bug must not stop the worker
-            log.exception("processing failed (%s)", type(exc).__name__)
+            log.exception("%s processing failed (%s)", self.kind, type(exc).__name__)
             failure = SchemaError("processing_error", type(exc).__name__)
             await self.dead_letter(failure, key, value, topic, partition, offset)
             return
@@ -211,7 +207,7 @@ class EcgHandler:
             await self.dead_letter(result.error, key, value, topic, partition, offset)
             return
         assert result.outputs is not None
-        assert result.state is not None
+        assert new_state is not None
         if result.restarted:
             m.discontinuities.inc()
             assert state is not None
@@ -229,35 +225,44 @@ class EcgHandler:
         await self.publish(chunk, result.outputs)
         if result.outcome == "processed":
             m.samples.inc(chunk.n_samples)
-            if result.outputs.beats is not None:
-                for beat in result.outputs.beats.beats:
-                    m.beats.labels(label=beat.label or "none").inc()
             for alert in result.outputs.alerts:
                 m.alerts.labels(alert.alarm_type, alert.priority, alert.state).inc()
-            result.state.source_partition = partition
-            result.state.source_offset = offset
+            new_state.source_partition = partition
+            new_state.source_offset = offset
             # Assigning the value writes the table's changelog; faust flushes the producer
             # (outputs and changelog) before it commits the source offset.
-            self.store_state(table_key, result.state)
-            m.patients.set(len(self.table))
-            vitals = result.outputs.vitals
-            m.patient.update(
-                chunk.patient_id, time_unix_s=time.time(),
-                heart_rate_bpm=vitals.heart_rate_bpm, n_alarms=len(vitals.active_alarms),
-            )  # fmt: skip
-        t3 = time.perf_counter()
-        m.stage_seconds.labels(stage="publish").observe(t3 - t2)
+            self.store_pickled(table_key, new_state)
+            self.count_processed(chunk, result.outputs)
+        m.stage_seconds.labels(stage="publish").observe(time.perf_counter() - t2)
         if chunk.sent_unix_s > 0:
             m.end_to_end_seconds.observe(max(0.0, time.time() - chunk.sent_unix_s))
 
-    def load_state(self, key: bytes) -> PatientState | None:
-        """The patient's state (see :meth:`load_pickled`)."""
-        state: PatientState | None = self.load_pickled(key)
-        return state
+    async def process(self, state: Any, chunk: SampleChunk) -> tuple[ChunkResult, Any]:
+        """The ECG stage code on one chunk: the result and the patient's new state.
 
-    def store_state(self, key: bytes, state: PatientState) -> None:
-        """Write the state to the table (and so to its changelog)."""
-        self.store_pickled(key, state)
+        ``state`` is what the table holds for the patient (:meth:`load_pickled`): a
+        :class:`~streams.processor.PatientState` here, the kind's own state in a subclass.
+        """
+        classifier = await self.models.ensure()
+        self.metrics.set_model_version(BEATS, None if classifier is None else classifier.version)
+        limits = None if self.limits is None else await self.limits.get(chunk.patient_id)
+        result = process_chunk(
+            state, chunk, mains_hz=self.settings.mains_hz, classifier=classifier, limits=limits
+        )
+        return result, result.state
+
+    def count_processed(self, chunk: SampleChunk, outputs: ChunkOutputs) -> None:
+        """ECG metrics of a processed chunk: beats by label, the patient gauges."""
+        m = self.metrics
+        if outputs.beats is not None:
+            for beat in outputs.beats.beats:
+                m.beats.labels(label=beat.label or "none").inc()
+        m.patients.set(len(self.table))
+        vitals = outputs.vitals
+        m.patient.update(
+            chunk.patient_id, time_unix_s=time.time(),
+            heart_rate_bpm=vitals.heart_rate_bpm, n_alarms=len(vitals.active_alarms),
+        )  # fmt: skip
 
     def load_pickled(self, key: bytes) -> Any:
         """The cached state object while the table still holds what this handler wrote.

@@ -83,10 +83,11 @@ def pcg_kind() -> ModelKind[PcgClassifier]:
     return ModelKind(PCG, PcgClassifier.from_bytes)
 
 
-#: Loaders that check an artifact before :func:`publish_model` stores it, per model name.
-LOADERS: dict[str, Callable[[bytes], object]] = {
-    BEATS: BeatClassifier.from_bytes,
-    PCG: PcgClassifier.from_bytes,
+#: The registry's model names and their kinds; :func:`publish_model` loads an artifact with
+#: its kind's loader before storing it.
+KINDS: dict[str, Callable[[], ModelKind[BeatClassifier] | ModelKind[PcgClassifier]]] = {
+    BEATS: beat_kind,
+    PCG: pcg_kind,
 }
 
 
@@ -115,7 +116,7 @@ def publish_model(client: redis.Redis[bytes], prefix: str, name: str, data: byte
     prefix
         Key prefix of the service (``CARDIOWATCH_REDIS_KEY_PREFIX``).
     name
-        Model name (a key of :data:`LOADERS`: ``beats``, ``pcg``).
+        Model name (a key of :data:`KINDS`: ``beats``, ``pcg``).
     data
         Artifact bytes; they are loaded first, so a broken artifact is never published.
 
@@ -124,9 +125,9 @@ def publish_model(client: redis.Redis[bytes], prefix: str, name: str, data: byte
     str
         The version (content hash) now current.
     """
-    if name not in LOADERS:
-        raise ValueError(f"unknown model name {name!r} (one of {', '.join(sorted(LOADERS))})")
-    LOADERS[name](data)  # raises ValueError on a broken artifact
+    if name not in KINDS:
+        raise ValueError(f"unknown model name {name!r} (one of {', '.join(sorted(KINDS))})")
+    KINDS[name]().load(data)  # raises ValueError on a broken artifact
     version = artifact_version(data)
     pipe = client.pipeline(transaction=True)
     pipe.set(artifact_key(prefix, name, version), data)
