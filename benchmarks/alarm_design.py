@@ -16,6 +16,13 @@ Usage::
 
     python benchmarks/alarm_design.py cache --records 101,106 --cache /tmp/alarms
     python benchmarks/alarm_design.py replay --records DS1 --cache /tmp/alarms
+
+``--out-of-fold`` labels each DS1 record with the one member of the shipped ensemble that did
+not see it in training (its cross-validation fold, with the ensemble's logit offsets), so the
+design loop sees the label errors of a patient the classifier never saw, as DS2 and the
+ward do, instead of the in-sample labels of the full ensemble::
+
+    python benchmarks/alarm_design.py cache --records DS1 --out-of-fold --cache /tmp/alarms_oof
 """
 
 from __future__ import annotations
@@ -36,7 +43,46 @@ def _names(spec: str) -> list[str]:
     return {"DS1": DS1, "DS2": DS2}.get(spec, spec).split(",")
 
 
-def cache(records: list[str], data_dir: Path, model: Path, out: Path) -> None:
+def out_of_fold_classifier(data: bytes, record: str) -> Any:
+    """The member of the shipped ensemble whose training folds leave ``record`` out.
+
+    Parameters
+    ----------
+    data
+        An ensemble artifact of ``cardiowatch train beats`` (its metadata names the folds).
+    record
+        A DS1 record name.
+
+    Returns
+    -------
+    BeatClassifier
+        That member alone, with the ensemble's logit offsets (chosen on the members'
+        out-of-fold logits, so they fit one member as well as the mean).
+    """
+    from models.beats import BeatClassifier
+    from models.beats._features import FeatureSpec
+    from models.beats._model import BeatEnsemble, artifact_version, decode_artifact
+
+    header, net = decode_artifact(data)
+    folds = header["metadata"]["trained_on"]["folds"]
+    if not isinstance(net, BeatEnsemble) or len(folds) != len(net.members):
+        raise ValueError("out-of-fold labels need an ensemble with one member per fold")
+    k = next((i for i, names in enumerate(folds) if record in names), None)
+    if k is None:
+        raise ValueError(f"record {record} is in no training fold of this model")
+    member = BeatEnsemble([net.members[k]], net.logit_bias)  # type: ignore[list-item]
+    member.eval()
+    return BeatClassifier(
+        net=member,
+        spec=FeatureSpec.from_dict(header["spec"]),
+        classes=tuple(header["classes"]),
+        version=f"{artifact_version(data)}-fold{k}",
+    )
+
+
+def cache(
+    records: list[str], data_dir: Path, model: Path, out: Path, *, out_of_fold: bool = False
+) -> None:
     """Run each record through the offline twin once, recording the rhythm stage's input."""
     from models.beats import BeatClassifier
     from models.beats._features import BeatFeaturizer
@@ -78,6 +124,8 @@ def cache(records: list[str], data_dir: Path, model: Path, out: Path) -> None:
     for name in records:
         rec.clear()
         rec.update(beats=[], filtered=[], morph=[])
+        if out_of_fold:
+            classifier = out_of_fold_classifier(model.read_bytes(), name)
         result = analyze_record(data_dir / name, classifier=classifier)
         morph = dict(rec["morph"])
         beats = rec["beats"]
@@ -143,13 +191,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=Path("/tmp/alarms"))
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--model", type=Path, default=None)
+    p.add_argument(
+        "--out-of-fold",
+        action="store_true",
+        help="cache: label each DS1 record with the ensemble member that never saw it",
+    )
     args = p.parse_args(argv)
     from cardiowatch.settings import Settings
 
     settings = Settings.from_env()
     data_dir = args.data or Path(settings.data_dir) / "mitdb"
     if args.mode == "cache":
-        cache(_names(args.records), data_dir, args.model or Path(settings.beats_model), args.cache)
+        model = args.model or Path(settings.beats_model)
+        cache(_names(args.records), data_dir, model, args.cache, out_of_fold=args.out_of_fold)
     else:
         print(table(replay(_names(args.records), args.cache, data_dir)))
     return 0

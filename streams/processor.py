@@ -46,11 +46,12 @@ STRIP_S = 4.0
 #: Layout of the pickled :class:`PatientState`. 2: the monitor keeps a running dominant-beat
 #: template (``BeatShape``) and the rate alarms it holds back during noise. 3: the arrhythmia
 #: detector has ``af_skip_corr`` and keeps its AF measure through noise. 4: the beat
-#: featurizer keeps the patient's beat template and P-wave history (fourth beat model). A stored
+#: featurizer keeps the patient's beat template and P-wave history (fourth beat model). 5: the
+#: arrhythmia detector keeps a broken bigeminy/trigeminy pattern open (``_pattern_break``). A stored
 #: state of another version (states pickled before the field existed read as 1) is dropped and
 #: the patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
 #: unpickled into a half-compatible monitor.
-ECG_STATE_VERSION = 4
+ECG_STATE_VERSION = 5
 
 
 @dataclass(frozen=True)

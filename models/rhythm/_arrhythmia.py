@@ -88,8 +88,10 @@ class ArrhythmiaDetector:
     ventricular_run          a run of 3 or more V beats during which VT was not active
                              (reported when the run ends)
     couplet                  exactly two V beats in a row (reported at the beat after)
-    bigeminy                 ``cycles`` V beats each followed by one non-V beat; ends when
-                             the pattern breaks
+    bigeminy                 ``cycles`` V beats each followed by one non-V beat; ends at
+                             the beat that breaks the pattern, decided when it has not
+                             come back within ``pattern_hold_beats`` beats (a pattern
+                             that misses a cycle stays one episode, one alarm)
     trigeminy                as bigeminy, with two non-V beats per V
     svt                      ``svt_min_beats`` beats in a row, none in a VT run, at ``>=
                              svt_bpm`` whose run began abruptly (first RR ``<=
@@ -136,6 +138,8 @@ class ArrhythmiaDetector:
         VT definition: V beats in a row, and the least mean rate, bpm.
     cycles
         Bigeminal / trigeminal cycles needed to raise.
+    pattern_hold_beats
+        Beats a broken bigeminy/trigeminy pattern has to come back before its alarm ends.
     svt_min_beats, svt_bpm, svt_onset_ratio
         SVT definition (see the table).
     af_window_beats, af_rmssd, af_entropy, af_confirm
@@ -159,6 +163,7 @@ class ArrhythmiaDetector:
         vt_min_beats: int = 3,
         vt_bpm: float = 100.0,
         cycles: int = 4,
+        pattern_hold_beats: int = 6,
         svt_min_beats: int = 5,
         svt_bpm: float = 140.0,
         svt_onset_ratio: float = 0.7,
@@ -190,6 +195,7 @@ class ArrhythmiaDetector:
         self.vt_min_beats = vt_min_beats
         self.vt_bpm = float(vt_bpm)
         self.cycles = cycles
+        self.pattern_hold_beats = pattern_hold_beats
         self.svt_min_beats = svt_min_beats
         self.svt_bpm = float(svt_bpm)
         self.svt_onset_ratio = float(svt_onset_ratio)
@@ -240,6 +246,8 @@ class ArrhythmiaDetector:
         self._v_run: list[int] = []  # samples of the current run of V beats
         self._n_since_v = -1  # non-V beats since the last V (-1: no V yet)
         self._pattern: tuple[int, int] = (0, 0)  # (non-V beats per cycle, cycles in a row)
+        # (sample of the beat that broke an active pattern, beats since), None: not broken
+        self._pattern_break: tuple[int, int] | None = None
         self._fast: list[int] = []  # samples of the current run of fast non-V beats
         self._fast_abrupt = False
         self._af_votes = 0
@@ -373,9 +381,16 @@ class ArrhythmiaDetector:
         self._v_run = []
 
     def _pattern_step(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
-        """Bigeminy (one non-V beat per V) and trigeminy (two)."""
+        """Bigeminy (one non-V beat per V) and trigeminy (two), ended after a grace period.
+
+        When the pattern of an active alarm breaks, the alarm stays active for
+        ``pattern_hold_beats`` beats: if a V beat comes back at the pattern's spacing within
+        them, the episode goes on (same alarm); otherwise it ends at the beat that broke it.
+        """
         s, at = beat.sample_index, beat.final_sample
         per, count = self._pattern
+        if self._pattern_break is not None:
+            self._pattern_break = (self._pattern_break[0], self._pattern_break[1] + 1)
         if beat.label == "V":
             gap = self._n_since_v
             if gap in (1, 2) and (gap == per or count == 0):
@@ -386,21 +401,37 @@ class ArrhythmiaDetector:
             self._pattern = (per, count)
             self._n_since_v = 0
             kind: AlarmKind = "bigeminy" if per == 1 else "trigeminy"
-            if count >= self.cycles and kind not in self._active and self._trusted():
+            if count and kind in self._active:
+                self._pattern_break = None  # the pattern came back: the same episode goes on
+            elif count >= self.cycles and self._trusted():
+                self._end_pattern(out, at)
                 cycle_beats = per + 1
                 back = min(count * cycle_beats + 1, len(self._onsets))
                 onset = self._onsets[-back]
                 self._raise(out, kind, onset, at)
+        else:
+            if self._n_since_v >= 0:
+                self._n_since_v += 1
+            limit = per if per else 0
+            if self._n_since_v > limit:
+                if self._pattern_break is None and self._pattern_active():
+                    self._pattern_break = (s, 0)
+                if self._n_since_v > 2:
+                    self._pattern = (0, 0)
+        if self._pattern_break is not None and self._pattern_break[1] >= self.pattern_hold_beats:
+            self._end_pattern(out, at)
+
+    def _pattern_active(self) -> bool:
+        return "bigeminy" in self._active or "trigeminy" in self._active
+
+    def _end_pattern(self, out: list[AlarmEvent], at: int) -> None:
+        """End an active bigeminy or trigeminy at the beat that broke its pattern."""
+        if self._pattern_break is None:
             return
-        if self._n_since_v >= 0:
-            self._n_since_v += 1
-        limit = per if per else 0
-        if self._n_since_v > limit:
-            for kind in ("bigeminy", "trigeminy"):
-                if kind in self._active:
-                    self._end(out, kind, s, at)
-            if self._n_since_v > 2:
-                self._pattern = (0, 0)
+        for kind in ("bigeminy", "trigeminy"):
+            if kind in self._active:
+                self._end(out, kind, self._pattern_break[0], at)
+        self._pattern_break = None
 
     def _svt(self, out: list[AlarmEvent], beat: LabelledBeat, rr: int | None) -> None:
         s, at = beat.sample_index, beat.final_sample

@@ -138,7 +138,7 @@ class BeatShape:
             width = self._width_s(m) / max(self._template_width_s, 1.0 / self.grid_hz)
             out.append(BeatShapeMeasures(corr, prev, width))
             if label != "V":
-                if corr >= self.match_corr:
+                if corr >= self.match_corr and width < self.reseed_width_ratio:
                     self._template += self.alpha * (m - self._template)
                     self._misses = 0
                 elif width < self.reseed_width_ratio:

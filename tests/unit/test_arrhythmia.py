@@ -93,6 +93,42 @@ def test_bigeminy_and_trigeminy_raise_after_four_cycles_and_end_when_the_pattern
     assert big[0].onset_sample == _beats(rr, labels)[4].sample_index  # the first V of the pattern
 
 
+def test_a_pattern_that_misses_one_cycle_is_one_episode_and_ends_where_it_broke() -> None:
+    # trigeminy, one V missing (five N in a row), trigeminy again: one alarm, not two
+    labels = "NNNN" + "VNN" * 5 + "NNN" + "VNN" * 5 + "NNNNNNNNN"
+    rr = [0.8] * (len(labels) - 1)
+    beats = _beats(rr, labels)
+    events = _run(beats)
+    assert _kinds(events) == [("trigeminy", "raise"), ("trigeminy", "end")]
+    last_v = max(i for i, lab in enumerate(labels) if lab == "V")
+    end = events[1]
+    # ended at the beat that broke the pattern (the third N after the last V), decided
+    # pattern_hold_beats (6) beats later
+    assert end.end_sample == beats[last_v + 3].sample_index
+    assert end.sample_index == beats[last_v + 3 + 6].final_sample
+    # without the grace period the same beats make two alarms
+    again = _run(beats, pattern_hold_beats=0)
+    assert _kinds(again) == [("trigeminy", "raise"), ("trigeminy", "end")] * 2
+
+
+def test_a_pattern_that_changes_kind_ends_the_old_alarm_before_raising_the_new() -> None:
+    labels = "NNNN" + "VN" * 5 + "VNN" * 8 + "NNNNNNNNN"
+    rr = [0.8] * (len(labels) - 1)
+    beats = _beats(rr, labels)
+    events = _run(beats)
+    assert _kinds(events) == [
+        ("bigeminy", "raise"),
+        ("bigeminy", "end"),
+        ("trigeminy", "raise"),
+        ("trigeminy", "end"),
+    ]
+    # the bigeminy ends at the second N after its last V (where it broke), before the
+    # trigeminy is raised
+    big_end, tri_raise = events[1], events[2]
+    assert big_end.end_sample == beats[4 + 2 * 5 + 2].sample_index
+    assert big_end.sample_index <= tri_raise.sample_index
+
+
 def test_atrial_fibrillation_from_irregular_rr_and_not_from_sinus_arrhythmia() -> None:
     rng = np.random.default_rng(3)
     regular = list(0.8 + 0.04 * np.sin(np.arange(60) * 2 * np.pi / 5))  # respiratory variation

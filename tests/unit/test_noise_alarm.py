@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from models.monitor import EcgMonitor
 from models.rhythm import AlarmEvent, BeatShape
@@ -85,3 +86,20 @@ def test_beat_shape_measures_a_different_beat_against_the_template() -> None:
     assert measures[10].width_ratio > 2.0
     assert measures[11].previous_corr > 0.99  # like the beat before it
     assert measures[12].template_corr > 0.99  # the two wide beats did not become the template
+
+
+def test_wide_beats_that_correlate_with_the_template_do_not_pull_it_wider() -> None:
+    # a ventricular beat of the same polarity as the dominant beat: it correlates with the
+    # template, but it is wide; labelled N (a classifier miss), it must not update it
+    t = np.linspace(-0.25, 0.40, 118)
+    narrow = np.exp(-((t / 0.012) ** 2)).astype(np.float32)
+    broad = np.exp(-((t / 0.03) ** 2)).astype(np.float32)
+    shape = BeatShape()
+    n_wide = 40
+    measures = shape.process(np.stack([narrow] * 10 + [broad] * n_wide), ["N"] * (10 + n_wide))
+    first = measures[10]
+    assert first.template_corr >= shape.match_corr  # the premise: it "matches" by shape
+    assert first.width_ratio >= shape.reseed_width_ratio
+    last = measures[-1]
+    assert last.width_ratio == pytest.approx(first.width_ratio)  # the template stayed narrow
+    assert last.template_corr == pytest.approx(first.template_corr)
