@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 from cardiowatch.pcg_data import DATABASES, Recording, WindowSet
 from cardiowatch.train_pcg import CANDIDATES, SHIPPED_VARIANT, candidate, fit, load_all
@@ -63,7 +64,7 @@ def _outputs(
     net: PcgNet, features: npt.NDArray[np.float32], cycle: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
     z = net_logits(net, features, cycle)
-    heads = 1.0 / (1.0 + np.exp(-z[:, : len(HEADS)]))
+    heads = special.expit(z[:, : len(HEADS)])  # no overflow warning for large |z|
     cls = np.exp(z[:, len(HEADS) :] - z[:, len(HEADS) :].max(axis=1, keepdims=True))
     cls /= cls.sum(axis=1, keepdims=True)
     return np.asarray(np.concatenate([heads, cls], axis=1), dtype=np.float32)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+from scipy import special
 from torch import nn
 
 from models.beats import artifact_version
@@ -233,4 +234,4 @@ class PcgClassifier:
             return np.zeros((0, len(HEADS)), dtype=np.float32)
         cycle = np.stack([w.cycle for w in windows]) if self.net.n_cycle else None
         z = self.logits(np.stack([w.features for w in windows]), cycle)[:, : len(HEADS)]
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float32)
+        return np.asarray(special.expit(z), dtype=np.float32)
