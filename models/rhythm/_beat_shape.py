@@ -35,7 +35,9 @@ class BeatShape:
     The windows are the beat featurizer's (``models.beats``): the filtered primary lead on a
     ``grid_hz`` grid from ``before_s`` before the R peak, in units of the running mean
     peak-to-peak amplitude. The *template* is an exponential mean (weight ``alpha``) of the
-    windows of non-``V`` beats that match it (template correlation ``>= match_corr``); when
+    windows of non-``V`` beats that match it (template correlation ``>= match_corr``) and are
+    narrow (width ``< reseed_width_ratio`` times the template's: a ventricular beat the
+    classifier missed may correlate with the template, but must not widen it); when
     ``reseed_beats`` non-``V`` beats in a row do not match, the newest becomes the template
     (a new dominant morphology after a lead or position change). The first beat seeds it.
 
@@ -48,7 +50,7 @@ class BeatShape:
     grid_hz, before_s
         Sampling grid of the windows and where the R peak lies in them (seconds from the
         window start).
-    alpha, match_corr, reseed_beats
+    alpha, match_corr, reseed_beats, reseed_width_ratio
         Template update (see above).
     qrs_before_s, qrs_after_s
         QRS window of the correlations, seconds around the R peak.
