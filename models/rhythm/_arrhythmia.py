@@ -1,14 +1,20 @@
-"""Arrhythmia alarms from the labelled beat stream: ectopy, VT, SVT, AF and the noise alarm."""
+"""Arrhythmia alarms from the labelled beat stream: ectopy, VT, SVT, AF and the noise alarm.
+
+:class:`ArrhythmiaDetector` documents every rule, owns the alarms and composes the rules,
+which live in :mod:`models.rhythm._ventricular` (VT, runs, couplets, bigeminy, trigeminy),
+:mod:`models.rhythm._supraventricular` (SVT, AF) and :mod:`models.rhythm._noise_alarm`.
+"""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from models.rhythm._af_measure import rr_irregular
-from models.rhythm._beat_shape import BeatShapeMeasures
+from models.rhythm._noise_alarm import NoiseAlarm
+from models.rhythm._rules import End, LabelledBeat, Raise, Verdict
+from models.rhythm._supraventricular import AtrialFibrillation, SupraventricularTachycardia
 from models.rhythm._types import AlarmEvent, AlarmKind, Priority
+from models.rhythm._ventricular import EctopyPattern, VentricularRuns, VentricularTachycardia
 
 #: Alarms this stage raises, with their IEC 60601-1-8 priority.
 ARRHYTHMIA_PRIORITY: dict[AlarmKind, Priority] = {
@@ -30,36 +36,6 @@ ARRHYTHMIA_PRIORITY: dict[AlarmKind, Priority] = {
 LATCHING_KINDS: frozenset[AlarmKind] = frozenset(
     {"asystole", "ventricular_tachycardia", "ventricular_run", "pause"}
 )
-
-
-_DOMINANT = BeatShapeMeasures()
-
-
-@dataclass(frozen=True, slots=True)
-class LabelledBeat:
-    """A classified beat, with the sample at which its label became final.
-
-    Parameters
-    ----------
-    sample_index
-        Absolute index of the R peak.
-    label
-        AAMI class ``N``, ``S``, ``V``, ``F``, ``Q`` (``None``: unlabelled, taken as ``N``).
-    quality
-        QRS detector quality in ``[0, 1]``.
-    final_sample
-        Sample at which the label was known (the next beat, where the classifier needs it):
-        the ``sample_index`` of the events this beat decides.
-    shape
-        The beat's QRS against the patient's dominant beat (:class:`BeatShape`); the default
-        says "looks like the dominant beat".
-    """
-
-    sample_index: int
-    label: str | None
-    quality: float
-    final_sample: int
-    shape: BeatShapeMeasures = _DOMINANT
 
 
 class ArrhythmiaDetector:
@@ -234,29 +210,19 @@ class ArrhythmiaDetector:
         """Forget every beat; no alarm is active."""
         self._active: dict[AlarmKind, int] = {}  # kind -> onset sample
         self._prev: int | None = None  # sample of the previous beat
-        self._rr: deque[int] = deque(maxlen=self.af_window_beats)
-        # RR between two non-V beats only: ventricular ectopy is irregular, but not AF.
-        self._af_rr: deque[int] = deque(maxlen=self.af_window_beats)
-        self._prev_v = False
-        self._quality: deque[float] = deque(maxlen=self.noise_beats)
-        self._erratic: deque[tuple[bool, bool]] = deque(maxlen=self.noise_beats)
-        self._vt_run: list[int] = []  # samples of the current run of ventricular-looking beats
-        self._vt_shaped = 0  # beats of that run whose shape is ventricular
-        self._run_vt = False  # whether VT was active during the current run of V beats
-        self._v_run: list[int] = []  # samples of the current run of V beats
-        self._n_since_v = -1  # non-V beats since the last V (-1: no V yet)
-        self._pattern: tuple[int, int] = (0, 0)  # (non-V beats per cycle, cycles in a row)
-        # (sample of the beat that broke an active pattern, beats since), None: not broken
-        self._pattern_break: tuple[int, int] | None = None
-        self._fast: list[int] = []  # samples of the current run of fast non-V beats
-        self._fast_abrupt = False
-        self._af_votes = 0
+        self._rr: deque[int] = deque(maxlen=self.af_window_beats)  # latest trusted RR intervals
         self._onsets: deque[int] = deque(
             maxlen=self.af_window_beats + self.af_confirm + 3 * self.cycles + 2
-        )
+        )  # samples of the latest beats
         self._end_sample = 0
+        self._noise = NoiseAlarm(self.noise_beats)
+        self._vt = VentricularTachycardia()
+        self._runs = VentricularRuns()
+        self._pattern = EctopyPattern()
+        self._svt = SupraventricularTachycardia()
+        self._af = AtrialFibrillation(self.af_window_beats)
 
-    # ----------------------------------------------------------------- helpers
+    # ----------------------------------------------------------------- alarms
     def _raise(
         self, out: list[AlarmEvent], kind: AlarmKind, onset: int, at: int, hr: float | None = None
     ) -> None:
@@ -273,222 +239,28 @@ class ArrhythmiaDetector:
             self._raise(out, kind, onset, at)
             self._end(out, kind, end, at)
 
+    def _apply(self, out: list[AlarmEvent], verdicts: list[Verdict], at: int) -> None:
+        """Apply a rule's verdicts, in order, as decided at sample ``at``."""
+        for v in verdicts:
+            if isinstance(v, Raise):
+                self._raise(out, v.kind, v.onset_sample, at, v.heart_rate_bpm)
+            elif isinstance(v, End):
+                self._end(out, v.kind, v.end_sample, at)
+            else:
+                self._event(out, v.kind, v.onset_sample, v.end_sample, at)
+
     def _trusted(self) -> bool:
         return "noise" not in self._active
-
-    def _rate_bpm(self, samples: Sequence[int]) -> float:
-        if len(samples) < 2:
-            return 0.0
-        return 60.0 * self.fs_hz * (len(samples) - 1) / (samples[-1] - samples[0])
 
     def _restart_counters(self, *, keep_af: bool = False) -> None:
         """Start the ectopy, VT and SVT counters afresh (and the AF ones unless ``keep_af``)."""
         if not keep_af:
             self._rr.clear()
-            self._af_rr.clear()
-            self._af_votes = 0
-        self._v_run = []
-        self._vt_run = []
-        self._vt_shaped = 0
-        self._run_vt = False
-        self._n_since_v = -1
-        self._pattern = (0, 0)
-        self._fast = []
-
-    # -------------------------------------------------------------- detectors
-    def _noise(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
-        self._quality.append(beat.quality)
-        shape = beat.shape
-        unlike = shape.template_corr < self.noise_corr and shape.previous_corr < self.noise_corr
-        self._erratic.append((unlike and beat.quality < self.noise_beat_quality, unlike))
-        if len(self._quality) < self.noise_beats:
-            return
-        mean_q = sum(self._quality) / len(self._quality)
-        weak = sum(w for w, _ in self._erratic) / len(self._erratic)
-        erratic = sum(e for _, e in self._erratic) / len(self._erratic)
-        if "noise" not in self._active and (
-            mean_q < self.noise_quality
-            or weak >= self.noise_fraction
-            or erratic >= self.noise_erratic_fraction
-        ):
-            self._raise(out, "noise", beat.sample_index, beat.final_sample)
-            self._restart_counters(keep_af=True)
-        elif (
-            "noise" in self._active
-            and mean_q >= self.noise_quality + 0.1
-            and weak < self.noise_fraction / 2
-            and erratic < self.noise_erratic_fraction / 2
-        ):
-            self._end(out, "noise", beat.sample_index, beat.final_sample)
-
-    def _vt_evidence(self, beat: LabelledBeat) -> tuple[bool, bool]:
-        """Whether a beat belongs to a ventricular run, and whether its shape says so.
-
-        A beat belongs to the run when it is labelled ``V``, or when it is both unlike the
-        dominant beat (template correlation ``< vt_corr``) and wide (width ``>=
-        vt_wide_ratio`` times the template's), whatever its label. Its shape says
-        ventricular when it is unlike the dominant beat or wide.
-        """
-        shape = beat.shape
-        unlike = shape.template_corr < self.vt_corr
-        wide = shape.width_ratio >= self.vt_wide_ratio
-        steady = shape.previous_corr >= self.vt_corr
-        return beat.label == "V" or (unlike and wide and steady), unlike or wide
-
-    def _ectopic(self, beat: LabelledBeat) -> bool:
-        """Whether a beat's RR intervals stay out of the AF irregularity measure."""
-        if beat.label is not None and beat.label in self.af_skip_labels:
-            return True
-        return self.af_skip_shape and beat.shape.template_corr < self.af_skip_corr
-
-    def _tachycardia(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
-        """Ventricular tachycardia from runs of ventricular beats that their shape confirms."""
-        s, at = beat.sample_index, beat.final_sample
-        member, shaped = self._vt_evidence(beat)
-        if member:
-            self._vt_run.append(s)
-            self._vt_shaped += shaped
-            run = self._vt_run
-            if (
-                "ventricular_tachycardia" not in self._active
-                and len(run) >= self.vt_min_beats
-                and self._vt_shaped >= self.vt_shape_fraction * len(run)
-                and self._rate_bpm(run) >= self.vt_bpm
-                and self._trusted()
-            ):
-                self._raise(out, "ventricular_tachycardia", run[0], at, self._rate_bpm(run))
-            return
-        if "ventricular_tachycardia" in self._active:
-            self._end(out, "ventricular_tachycardia", s, at)
-        self._vt_run = []
-        self._vt_shaped = 0
-
-    def _ventricular(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
-        """Couplets and ventricular runs from the ``V`` labels (VT is :meth:`_tachycardia`)."""
-        s, at = beat.sample_index, beat.final_sample
-        if beat.label == "V":
-            self._v_run.append(s)
-            self._run_vt = self._run_vt or "ventricular_tachycardia" in self._active
-            return
-        run, was_vt = self._v_run, self._run_vt
-        self._run_vt = False
-        if was_vt:
-            pass  # reported as ventricular tachycardia
-        elif len(run) >= 3:
-            self._event(out, "ventricular_run", run[0], s, at)
-        elif len(run) == 2:
-            self._event(out, "couplet", run[0], s, at)
-        self._v_run = []
-
-    def _pattern_step(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
-        """Bigeminy (one non-V beat per V) and trigeminy (two), ended after a grace period.
-
-        When the pattern of an active alarm breaks, the alarm stays active for
-        ``pattern_hold_beats`` beats: if a V beat comes back at the pattern's spacing within
-        them, the episode goes on (same alarm); otherwise it ends at the beat that broke it.
-        """
-        s, at = beat.sample_index, beat.final_sample
-        per, count = self._pattern
-        if self._pattern_break is not None:
-            self._pattern_break = (self._pattern_break[0], self._pattern_break[1] + 1)
-        if beat.label == "V":
-            gap = self._n_since_v
-            if gap in (1, 2) and (gap == per or count == 0):
-                count = count + 1 if gap == per else 1
-                per = gap
-            else:
-                per, count = 0, 0
-            self._pattern = (per, count)
-            self._n_since_v = 0
-            kind: AlarmKind = "bigeminy" if per == 1 else "trigeminy"
-            if count and kind in self._active:
-                self._pattern_break = None  # the pattern came back: the same episode goes on
-            elif count >= self.cycles and self._trusted():
-                self._end_pattern(out, at)
-                cycle_beats = per + 1
-                back = min(count * cycle_beats + 1, len(self._onsets))
-                onset = self._onsets[-back]
-                self._raise(out, kind, onset, at)
-        else:
-            if self._n_since_v >= 0:
-                self._n_since_v += 1
-            limit = per if per else 0
-            if self._n_since_v > limit:
-                if self._pattern_break is None and self._pattern_active():
-                    self._pattern_break = (s, 0)
-                if self._n_since_v > 2:
-                    self._pattern = (0, 0)
-        if self._pattern_break is not None and self._pattern_break[1] >= self.pattern_hold_beats:
-            self._end_pattern(out, at)
-
-    def _pattern_active(self) -> bool:
-        return "bigeminy" in self._active or "trigeminy" in self._active
-
-    def _end_pattern(self, out: list[AlarmEvent], at: int) -> None:
-        """End an active bigeminy or trigeminy at the beat that broke its pattern."""
-        if self._pattern_break is None:
-            return
-        for kind in ("bigeminy", "trigeminy"):
-            if kind in self._active:
-                self._end(out, kind, self._pattern_break[0], at)
-        self._pattern_break = None
-
-    def _svt(self, out: list[AlarmEvent], beat: LabelledBeat, rr: int | None) -> None:
-        s, at = beat.sample_index, beat.final_sample
-        fast = (
-            not self._vt_evidence(beat)[0]
-            and rr is not None
-            and 60.0 * self.fs_hz / rr >= self.svt_bpm
-            and "atrial_fibrillation" not in self._active
-        )
-        if not fast:
-            if "svt" in self._active:
-                self._end(out, "svt", s, at)
-            self._fast = []
-            return
-        assert rr is not None
-        if not self._fast:
-            before = self._rr[-2] if len(self._rr) >= 2 else None
-            self._fast_abrupt = beat.label == "S" or (
-                before is not None and rr <= self.svt_onset_ratio * before
-            )
-            self._fast = [self._prev if self._prev is not None else s]
-        self._fast.append(s)
-        if (
-            "svt" not in self._active
-            and self._fast_abrupt
-            and len(self._fast) - 1 >= self.svt_min_beats
-            and self._trusted()
-        ):
-            self._raise(out, "svt", self._fast[0], at, self._rate_bpm(self._fast))
-
-    def _af_score(self) -> bool:
-        """Whether the last ``af_window_beats`` RR intervals are irregularly irregular."""
-        rr = self._af_rr if self.af_sinus_rr else self._rr
-        if len(rr) < self.af_window_beats:
-            return False
-        return rr_irregular(
-            rr, self.fs_hz, min_irregularity=self.af_rmssd, min_entropy=self.af_entropy
-        )
-
-    def _af(self, out: list[AlarmEvent], beat: LabelledBeat) -> None:
-        if not self._trusted():
-            return  # frozen while the beats cannot be trusted
-        s, at = beat.sample_index, beat.final_sample
-        irregular = self._af_score()
-        active = "atrial_fibrillation" in self._active
-        if irregular != active:
-            self._af_votes += 1
-        else:
-            self._af_votes = 0
-        if self._af_votes >= self.af_confirm:
-            self._af_votes = 0
-            if active:
-                self._end(out, "atrial_fibrillation", s, at)
-            else:
-                back = min(self.af_window_beats // 2 + self.af_confirm, len(self._onsets))
-                onset = self._onsets[-back]
-                self._raise(out, "atrial_fibrillation", onset, at)
+            self._af.restart()
+        self._runs.restart()
+        self._vt.restart()
+        self._pattern.restart()
+        self._svt.restart()
 
     # -------------------------------------------------------------------- API
     def process(self, chunk: Sequence[LabelledBeat]) -> list[AlarmEvent]:
@@ -506,27 +278,29 @@ class ArrhythmiaDetector:
         """
         out: list[AlarmEvent] = []
         for beat in chunk:
-            s = beat.sample_index
+            s, at = beat.sample_index, beat.final_sample
             rr = None if self._prev is None else s - self._prev
             if rr is not None and rr > self.gap_s * self.fs_hz:
                 self._restart_counters()
                 rr = None
             elif rr is not None and rr >= self.pause_s * self.fs_hz:
-                self._event(out, "pause", self._prev or 0, s, beat.final_sample)
-            if rr is not None and self._trusted():
+                self._event(out, "pause", self._prev or 0, s, at)
+            trusted = self._trusted()
+            if rr is not None and trusted:
                 self._rr.append(rr)
-                if not self._ectopic(beat) and not self._prev_v:
-                    self._af_rr.append(rr)
+            self._af.add_beat(beat, rr if trusted else None, self)
             self._onsets.append(s)
-            self._noise(out, beat)
-            self._tachycardia(out, beat)
-            self._ventricular(out, beat)
-            self._pattern_step(out, beat)
-            self._svt(out, beat, rr)
-            self._af(out, beat)
+            self._apply(out, self._noise.step(beat, self, not trusted), at)
+            if trusted and not self._trusted():
+                self._restart_counters(keep_af=True)  # the noise alarm was raised
+            trusted, active, onsets = self._trusted(), self._active, self._onsets
+            self._apply(out, self._vt.step(beat, self, active, trusted), at)
+            self._apply(out, self._runs.step(beat, "ventricular_tachycardia" in active), at)
+            self._apply(out, self._pattern.step(beat, self, active, trusted, onsets), at)
+            self._apply(out, self._svt.step(beat, rr, self._rr, self, active, trusted), at)
+            self._apply(out, self._af.step(beat, self._rr, self, active, trusted, onsets), at)
             self._prev = s
-            self._prev_v = self._ectopic(beat)
-            self._end_sample = max(self._end_sample, beat.final_sample)
+            self._end_sample = max(self._end_sample, at)
         return out
 
     def flush(self, end_sample: int | None = None) -> list[AlarmEvent]:
