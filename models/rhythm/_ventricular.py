@@ -168,7 +168,8 @@ class EctopyPattern:
             if self._n_since_v >= 0:
                 self._n_since_v += 1
             limit = per if per else 0
-            if self._n_since_v > limit:
+            # after a restart (gap, noise) no V has been seen yet: an active pattern is broken
+            if self._n_since_v > limit or self._n_since_v < 0:
                 if self._break is None and ("bigeminy" in active or "trigeminy" in active):
                     self._break = (beat.sample_index, 0)
                 if self._n_since_v > 2:

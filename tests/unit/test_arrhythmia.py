@@ -111,6 +111,18 @@ def test_a_pattern_that_misses_one_cycle_is_one_episode_and_ends_where_it_broke(
     assert _kinds(again) == [("trigeminy", "raise"), ("trigeminy", "end")] * 2
 
 
+def test_a_pattern_alarm_active_when_the_counters_restart_still_ends() -> None:
+    # bigeminy, a 5 s gap (lead off: the counters restart), then sinus beats only
+    labels = "NNNN" + "VN" * 6 + "V" + "N" * 30
+    rr = [0.8] * (4 + 12) + [5.0] + [0.8] * 29
+    beats = _beats(rr, labels)
+    events = _run(beats)
+    assert _kinds(events) == [("bigeminy", "raise"), ("bigeminy", "end")]
+    first_after_gap = 4 + 12 + 1
+    assert events[1].end_sample == beats[first_after_gap].sample_index
+    assert events[1].sample_index < beats[-1].final_sample  # ended by the rule, not by flush
+
+
 def test_a_pattern_that_changes_kind_ends_the_old_alarm_before_raising_the_new() -> None:
     labels = "NNNN" + "VN" * 5 + "VNN" * 8 + "NNNNNNNNN"
     rr = [0.8] * (len(labels) - 1)
