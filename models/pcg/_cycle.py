@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from ._quantile import percentiles
+
 F32Array = NDArray[np.float32]
 FloatArray = NDArray[np.float64]
 
@@ -83,6 +85,33 @@ def _peaks(e: FloatArray, p20: float, p90: float) -> list[int]:
     return out
 
 
+def _band_means(lm: FloatArray) -> FloatArray:
+    """Mean log-mel value of each of ``N_GROUPS`` groups of bands per frame (array_split)."""
+    n_mels = lm.shape[0]
+    if n_mels % N_GROUPS == 0:  # equal groups: one reduction (the same additions, in order)
+        return np.asarray(lm.reshape(N_GROUPS, n_mels // N_GROUPS, -1).mean(axis=1))
+    groups = np.array_split(np.arange(n_mels), N_GROUPS)
+    return np.stack([lm[g].mean(axis=0) for g in groups])
+
+
+def _sound_means(band: FloatArray, peaks: list[int]) -> FloatArray:
+    """Mean of ``band`` over each peak's frames (``+-_SOUND_HALF``, cut at the edges),
+    ``(N_GROUPS, len(peaks))``."""
+    n_frames = band.shape[1]
+    p = np.asarray(peaks, dtype=np.intp)
+    full = (p >= _SOUND_HALF) & (p + _SOUND_HALF < n_frames)
+    out = np.empty((band.shape[0], p.size), dtype=np.float64)
+    if full.any():
+        # Whole windows: gathered, each reduced over its 2 * _SOUND_HALF + 1 frames in order.
+        idx = p[full, None] + np.arange(-_SOUND_HALF, _SOUND_HALF + 1)
+        out[:, full] = band[:, idx].mean(axis=2)
+    for j in np.flatnonzero(~full).tolist():
+        out[:, j] = band[:, max(0, peaks[j] - _SOUND_HALF) : peaks[j] + _SOUND_HALF + 1].mean(
+            axis=1
+        )
+    return out
+
+
 def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
     """The :data:`CYCLE_FEATURES` vector of one window.
 
@@ -95,7 +124,8 @@ def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
     """
     lm = np.asarray(logm, dtype=np.float64)
     n_frames = lm.shape[1]
-    e = np.log(np.exp(lm - lm.max()).sum(axis=0)) + lm.max()
+    top = lm.max()
+    e = np.log(np.exp(lm - top).sum(axis=0)) + top
     out = np.zeros(len(CYCLE_FEATURES), dtype=np.float64)
     # Rhythm from the autocorrelation of the frame energy.
     z = e - e.mean()
@@ -106,31 +136,29 @@ def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
     period = k_t / frame_rate_hz
     out[0:4] = period, acf_t, (k_s / k_t if k_t else 0.0), acf_s
     # Window-local segmentation: peaks, intervals, systolic / diastolic by length.
-    p10, p20, p90 = np.percentile(e, [10.0, 20.0, 90.0]).tolist()
+    p10, p20, p90 = percentiles(e, (10.0, 20.0, 90.0))
     peaks = _peaks(e, p20, p90)
     out[9] = len(peaks) * frame_rate_hz / n_frames
     d = np.diff(np.asarray(peaks, dtype=np.float64)) / frame_rate_hz
-    groups = np.array_split(np.arange(lm.shape[0]), N_GROUPS)
-    band = np.stack([lm[g].mean(axis=0) for g in groups])  # (N_GROUPS, n_frames)
     sys_rel: list[FloatArray] = []
     dia_rel: list[FloatArray] = []
     sys_d: list[float] = []
     dia_d: list[float] = []
     if len(d) >= 2:
+        band = _band_means(lm)  # (N_GROUPS, n_frames)
+        sound = _sound_means(band, peaks)  # (N_GROUPS, len(peaks))
         mean_d = float(d.mean())
-        sound = [band[:, max(0, p - _SOUND_HALF) : p + _SOUND_HALF + 1].mean(axis=1)
-                 for p in peaks]  # fmt: skip
-        for j, (a, b, dur) in enumerate(zip(peaks[:-1], peaks[1:], d, strict=True)):
-            inside = band[:, a + _GUARD : b - _GUARD + 1]
-            if inside.shape[1] == 0:
+        for j, (a, b, dur) in enumerate(zip(peaks[:-1], peaks[1:], d.tolist(), strict=True)):
+            lo, hi = a + _GUARD, b - _GUARD + 1
+            if hi <= lo:
                 continue
-            rel = inside.mean(axis=1) - 0.5 * (sound[j] + sound[j + 1])
+            rel = band[:, lo:hi].mean(axis=1) - 0.5 * (sound[:, j] + sound[:, j + 1])
             if dur < mean_d:
                 sys_rel.append(rel)
-                sys_d.append(float(dur))
+                sys_d.append(dur)
             else:
                 dia_rel.append(rel)
-                dia_d.append(float(dur))
+                dia_d.append(dur)
     if sys_rel and dia_rel:
         scale = period if period > 0 else float(d.mean())
         out[4] = np.mean(sys_d) / scale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,9 @@ from models.pcg import (
     WindowSpec,
     heart_rate_bpm,
 )
+from models.pcg._quantile import percentiles
 from tests.pcg_helpers import random_classifier, synthetic_pcg
+from tests.pcg_reference import REAL_PCG, ReferenceSegmenter, band_passed, real_pcg
 from tests.stage_contract import check_stage_contract, split_points
 
 X_4K, _, _ = synthetic_pcg(4000.0, 1.5)
@@ -219,3 +222,45 @@ def test_monitor_output_is_chunk_and_pickle_invariant() -> None:
     # Indices are absolute at the internal rate: the monitor started at input sample 8000.
     assert whole[1][0].start_sample == 2000
     assert whole[0][0].sample_index >= 2000
+
+
+# --- The optimised per-chunk path equals its straightforward reference --------------------
+
+
+@pytest.mark.parametrize("q", [(20.0, 95.0), (10.0, 20.0, 90.0), (0.0, 50.0, 100.0, 33.3)])
+def test_percentiles_equal_numpy_bit_for_bit(q: tuple[float, ...]) -> None:
+    rng = np.random.default_rng(5)
+    cases = [np.array([3.0]), np.array([2.0, 2.0, 2.0]), np.array([1.0, np.nan, 0.5])]
+    for n in [*range(1, 40), 149, 150, 301]:
+        x = rng.standard_normal(n) * 10 ** rng.uniform(-6, 6)
+        cases += [x, np.round(x, 1), np.exp(x / (np.abs(x).max() + 1e-300))]
+    cases += [ENV, ENV[:151], _envelope_of(X_4K)]
+    for x in cases:
+        before = x.copy()
+        got = percentiles(x, q)
+        np.testing.assert_array_equal(got, np.percentile(x, q))
+        np.testing.assert_array_equal(x, before)  # the input is not reordered
+
+
+def _segment(make: type[S1S2Segmenter], env: np.ndarray, step: int) -> tuple[Any, ...]:
+    seg = make(50.0)
+    sounds = []
+    for lo in range(0, len(env), step):
+        sounds += seg.process(env[lo : lo + step])
+    state = (seg._peaks, seg._noise, seg._cost, seg._back, seg._n_pending, seg._next_t)
+    return sounds + seg.flush(), state
+
+
+@pytest.mark.parametrize("rel", REAL_PCG)
+def test_segmenter_equals_the_sample_by_sample_reference(mitdb: Path, rel: str) -> None:
+    x, fs_hz = real_pcg(mitdb.parent, rel)
+    env = HomomorphicEnvelope(1000.0).process(band_passed(x, fs_hz, WindowSpec()))
+    for step in (len(env), 50, 7, 1):
+        ref = _segment(ReferenceSegmenter, env, step)
+        assert len(ref[0]) > 20
+        assert _segment(S1S2Segmenter, env, step) == ref
+    # Plateaus and a start in the middle of a peak's neighbourhood.
+    flat = np.repeat(ENV[::3], 3)
+    for step in (len(flat), 13):
+        assert _segment(S1S2Segmenter, flat, step) == _segment(ReferenceSegmenter, flat, step)
+
