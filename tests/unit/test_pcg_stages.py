@@ -8,17 +8,24 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 
+from cardiowatch.settings import Settings
 from models.pcg import (
     HomomorphicEnvelope,
+    PcgClassifier,
     PcgMonitor,
+    PcgNet,
     Resampler,
     S1S2Segmenter,
     Windower,
     WindowSpec,
     heart_rate_bpm,
+    net_logits,
+    recording_windows,
 )
+from models.pcg._model import FrozenPcgForward
 from models.pcg._quantile import percentiles
 from tests.pcg_helpers import random_classifier, synthetic_pcg
 from tests.pcg_reference import REAL_PCG, ReferenceSegmenter, band_passed, real_pcg
@@ -264,3 +271,35 @@ def test_segmenter_equals_the_sample_by_sample_reference(mitdb: Path, rel: str) 
     for step in (len(flat), 13):
         assert _segment(S1S2Segmenter, flat, step) == _segment(ReferenceSegmenter, flat, step)
 
+
+@pytest.mark.parametrize("cycle_norm", [False, True])
+def test_frozen_forward_equals_the_module_forward(cycle_norm: bool) -> None:
+    torch.manual_seed(1)
+    net = PcgNet(n_cycle=22, cycle_norm=cycle_norm)
+    if cycle_norm:
+        net.cycle[0].fit(torch.randn(64, 22) * 3 + 1)  # type: ignore[index, operator]
+    net.eval()
+    frozen = FrozenPcgForward(net)
+    rng = np.random.default_rng(2)
+    for n, n_mels, n_frames in ((1, 24, 90), (3, 24, 90), (2, 25, 91), (1, 8, 9)):
+        x = torch.from_numpy(rng.standard_normal((n, n_mels, n_frames)).astype(np.float32))
+        c = torch.from_numpy(rng.standard_normal((n, 22)).astype(np.float32))
+        with torch.inference_mode():
+            np.testing.assert_allclose(frozen(x, c).numpy(), net(x, c).numpy(), rtol=1e-6,
+                                       atol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match="cycle features"):
+        frozen(x)
+
+
+def test_classifier_scores_equal_the_module_on_real_audio(mitdb: Path) -> None:
+    classifier = PcgClassifier.from_bytes(Path(Settings.from_env({}).pcg_model).read_bytes())
+    for rel in REAL_PCG:
+        x, fs_hz = real_pcg(mitdb.parent, rel)
+        windows = recording_windows(x, fs_hz, classifier.spec)
+        feats = np.stack([w.features for w in windows])
+        cycle = np.stack([w.cycle for w in windows])
+        expected = net_logits(classifier.net, feats, cycle)  # the module's forward
+        np.testing.assert_allclose(classifier.logits(feats, cycle), expected, rtol=1e-6,
+                                   atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(classifier.logits(feats[:1], cycle[:1]), expected[:1],
+                                   rtol=1e-6, atol=1e-6)  # fmt: skip
