@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ._quantile import percentiles
+from ._stats import mean, percentiles, sliding_max
 
 FloatArray = NDArray[np.float64]
 
@@ -144,7 +144,7 @@ class S1S2Segmenter:
             seg = buf[max(0, i0 - half) : i1 + half]
             if lo_pad:
                 seg = np.concatenate((np.full(lo_pad, -np.inf), seg))
-            local = np.lib.stride_tricks.sliding_window_view(seg, 2 * half + 1).max(axis=1)
+            local = sliding_max(seg, 2 * half + 1)
             v = buf[i0:i1]
             prev = buf[max(0, i0 - 1) : i1 - 1]
             same = v == prev if i0 > 0 else np.concatenate(([False], v[1:] == prev))
@@ -180,7 +180,7 @@ class S1S2Segmenter:
         lo_lag = round(0.4 * fs)
         hi_lag = min(round(2.0 * fs), (2 * seg.size) // 3)
         if hi_lag > lo_lag:
-            z = seg - seg.mean()
+            z = seg - mean(seg)
             acf = np.correlate(z, z, mode="full")[z.size - 1 : z.size + hi_lag + 1]
             if acf[0] > 0:
                 k = lo_lag + int(np.argmax(acf[lo_lag : hi_lag + 1]))
@@ -273,11 +273,11 @@ def _refine(acf: FloatArray, k: int) -> float:
     """Lag of the autocorrelation peak at whole lag ``k``, refined by a parabola."""
     if not 0 < k < acf.size - 1:
         return float(k)
-    a, b, c = acf[k - 1], acf[k], acf[k + 1]
+    a, b, c = float(acf[k - 1]), float(acf[k]), float(acf[k + 1])
     den = a - 2.0 * b + c
     if den >= 0.0:  # not a local maximum
         return float(k)
-    return float(k + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)))
+    return float(k + min(max(0.5 * (a - c) / den, -0.5), 0.5))  # np.clip, without its overhead
 
 
 def _trans_cost(a: int, b: int, d: float, r: _Rhythm, max_gap: int) -> float:

@@ -26,7 +26,7 @@ from models.pcg import (
     recording_windows,
 )
 from models.pcg._model import FrozenPcgForward
-from models.pcg._quantile import percentiles
+from models.pcg._stats import mean, percentiles, sliding_max, std
 from tests.pcg_helpers import random_classifier, synthetic_pcg
 from tests.pcg_reference import REAL_PCG, ReferenceSegmenter, band_passed, real_pcg
 from tests.stage_contract import check_stage_contract, split_points
@@ -247,6 +247,28 @@ def test_percentiles_equal_numpy_bit_for_bit(q: tuple[float, ...]) -> None:
         got = percentiles(x, q)
         np.testing.assert_array_equal(got, np.percentile(x, q))
         np.testing.assert_array_equal(x, before)  # the input is not reordered
+
+
+def test_mean_std_and_sliding_max_equal_numpy_bit_for_bit() -> None:
+    rng = np.random.default_rng(6)
+    for n in [*range(1, 20), 64, 90, 301]:
+        x = rng.standard_normal(n) * 10 ** rng.uniform(-3, 3) + rng.uniform(-50, 50)
+        assert mean(x) == np.mean(x)
+        assert std(x) == np.std(x)
+        m = rng.standard_normal((n, 4)) + 3.0
+        np.testing.assert_array_equal(mean(m, axis=0), m.mean(axis=0))
+        np.testing.assert_array_equal(std(m, axis=0), m.std(axis=0))
+        np.testing.assert_array_equal(mean(m.T, axis=1), m.T.mean(axis=1))
+        g = rng.standard_normal((4, n, 5))
+        np.testing.assert_array_equal(mean(g, axis=2), g.mean(axis=2))
+        np.testing.assert_array_equal(mean(g, axis=1), g.mean(axis=1))
+        for width in (1, 3, 9, 11):
+            if width <= n:
+                windows = np.lib.stride_tricks.sliding_window_view(x, width)
+                np.testing.assert_array_equal(sliding_max(x, width), windows.max(axis=1))
+    x = np.array([1.0, np.nan, 0.0, 2.0, -np.inf, 3.0])
+    expected = np.lib.stride_tricks.sliding_window_view(x, 3).max(axis=1)
+    np.testing.assert_array_equal(sliding_max(x, 3), expected)
 
 
 def _segment(make: type[S1S2Segmenter], env: np.ndarray, step: int) -> tuple[Any, ...]:
