@@ -21,6 +21,7 @@ from models.pcg import (
     S1S2Segmenter,
     Windower,
     WindowSpec,
+    _iir,
     heart_rate_bpm,
     net_logits,
     recording_windows,
@@ -269,6 +270,29 @@ def test_mean_std_and_sliding_max_equal_numpy_bit_for_bit() -> None:
     x = np.array([1.0, np.nan, 0.0, 2.0, -np.inf, 3.0])
     expected = np.lib.stride_tricks.sliding_window_view(x, 3).max(axis=1)
     np.testing.assert_array_equal(sliding_max(x, 3), expected)
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_sosfilt_1d_equals_scipy(monkeypatch: pytest.MonkeyPatch, kernel: bool) -> None:
+    from scipy import signal
+
+    assert _iir._KERNEL is not None  # the fast path is in use with this SciPy
+    if not kernel:
+        monkeypatch.setattr(_iir, "_KERNEL", None)
+    rng = np.random.default_rng(7)
+    for sos in (signal.butter(8, 450.0, output="sos", fs=44100.0),
+                signal.butter(2, 8.0, output="sos", fs=1000.0)):  # fmt: skip
+        for n in (1, 2, 999, 44100):
+            x = rng.standard_normal(n)
+            zi = signal.sosfilt_zi(sos) * x[0]
+            zi_before = zi.copy()
+            want = signal.sosfilt(sos, x, zi=zi)
+            got = _iir.sosfilt_1d(sos, x, zi)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            np.testing.assert_array_equal(zi, zi_before)
+    y, _ = _iir.sosfilt_1d(sos, rng.standard_normal(5).astype(np.float32), zi)
+    assert y.dtype == np.float64
 
 
 def _segment(make: type[S1S2Segmenter], env: np.ndarray, step: int) -> tuple[Any, ...]:
