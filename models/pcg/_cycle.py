@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from ._stats import mean, percentiles, sliding_max, std
+
 F32Array = NDArray[np.float32]
 FloatArray = NDArray[np.float64]
 
@@ -74,13 +76,63 @@ def _acf_peak(r: FloatArray, lo: int, hi: int) -> tuple[int, float]:
 def _peaks(e: FloatArray, p20: float, p90: float) -> list[int]:
     """Frames of the heart-sound peaks of the frame energy ``e`` (percentiles of ``e`` given)."""
     floor = p20 + 0.5 * (p90 - p20)
-    padded = np.pad(e, _PEAK_HALF, constant_values=-np.inf)
-    local = np.lib.stride_tricks.sliding_window_view(padded, 2 * _PEAK_HALF + 1).max(axis=1)
+    padded = np.full(e.size + 2 * _PEAK_HALF, -np.inf)
+    padded[_PEAK_HALF : _PEAK_HALF + e.size] = e
+    local = sliding_max(padded, 2 * _PEAK_HALF + 1)
     out: list[int] = []
     for i in np.flatnonzero((e >= floor) & (e == local)).tolist():
         if not out or i - out[-1] > _PEAK_HALF:
             out.append(i)
     return out
+
+
+def _band_means(lm: FloatArray) -> FloatArray:
+    """Mean log-mel value of each of ``N_GROUPS`` groups of bands per frame (array_split)."""
+    n_mels = lm.shape[0]
+    if n_mels % N_GROUPS == 0:  # equal groups: one reduction (the same additions, in order)
+        return np.asarray(mean(lm.reshape(N_GROUPS, n_mels // N_GROUPS, -1), axis=1))
+    groups = np.array_split(np.arange(n_mels), N_GROUPS)
+    return np.stack([lm[g].mean(axis=0) for g in groups])
+
+
+def _sound_means(band: FloatArray, peaks: list[int]) -> FloatArray:
+    """Mean of ``band`` over each peak's frames (``+-_SOUND_HALF``, cut at the edges),
+    ``(N_GROUPS, len(peaks))``."""
+    n_frames = band.shape[1]
+    p = np.asarray(peaks, dtype=np.intp)
+    full = (p >= _SOUND_HALF) & (p + _SOUND_HALF < n_frames)
+    out = np.empty((band.shape[0], p.size), dtype=np.float64)
+    if full.any():
+        # Whole windows: gathered, each reduced over its 2 * _SOUND_HALF + 1 frames in order.
+        idx = p[full, None] + np.arange(-_SOUND_HALF, _SOUND_HALF + 1)
+        out[:, full] = mean(band[:, idx], axis=2)
+    for j in np.flatnonzero(~full).tolist():
+        out[:, j] = band[:, max(0, peaks[j] - _SOUND_HALF) : peaks[j] + _SOUND_HALF + 1].mean(
+            axis=1
+        )
+    return out
+
+
+def _interval_features(
+    out: FloatArray, d: FloatArray, dur: FloatArray, systolic: NDArray[np.bool_],
+    rel: FloatArray, period: float,
+) -> None:  # fmt: skip
+    """Fill the interval and energy features of ``out`` from the intervals ``d`` (s), those
+    with an energy estimate ``dur``, which of them are ``systolic`` and their energies ``rel``
+    ``(len(dur), N_GROUPS)`` (both kinds present)."""
+    scale = period if period > 0 else float(mean(d))
+    sys_d, dia_d = dur[systolic], dur[~systolic]
+    out[4] = mean(sys_d) / scale
+    out[5] = mean(dia_d) / scale
+    out[6] = float(std(d) / mean(d))
+    out[7] = std(sys_d) / scale
+    out[8] = std(dia_d) / scale
+    out[10] = 1.0
+    s, t = rel[systolic], rel[~systolic]  # rows in interval order, as np.stack made them
+    out[11 : 11 + N_GROUPS] = mean(s, axis=0) / 5.0
+    out[11 + N_GROUPS : 11 + 2 * N_GROUPS] = mean(t, axis=0) / 5.0
+    out[11 + 2 * N_GROUPS] = mean(std(s, axis=0)) / 5.0
+    out[12 + 2 * N_GROUPS] = mean(std(t, axis=0)) / 5.0
 
 
 def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
@@ -95,10 +147,11 @@ def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
     """
     lm = np.asarray(logm, dtype=np.float64)
     n_frames = lm.shape[1]
-    e = np.log(np.exp(lm - lm.max()).sum(axis=0)) + lm.max()
+    top = lm.max()
+    e = np.log(np.exp(lm - top).sum(axis=0)) + top
     out = np.zeros(len(CYCLE_FEATURES), dtype=np.float64)
     # Rhythm from the autocorrelation of the frame energy.
-    z = e - e.mean()
+    z = e - mean(e)
     r = np.correlate(z, z, mode="full")[n_frames - 1 :]
     r = r / r[0] if r[0] > 0 else np.zeros_like(r)
     k_t, acf_t = _acf_peak(r, round(0.4 * frame_rate_hz), round(2.0 * frame_rate_hz))
@@ -106,43 +159,27 @@ def cycle_features(logm: F32Array, frame_rate_hz: float) -> F32Array:
     period = k_t / frame_rate_hz
     out[0:4] = period, acf_t, (k_s / k_t if k_t else 0.0), acf_s
     # Window-local segmentation: peaks, intervals, systolic / diastolic by length.
-    p10, p20, p90 = np.percentile(e, [10.0, 20.0, 90.0]).tolist()
+    p10, p20, p90 = percentiles(e, (10.0, 20.0, 90.0))
     peaks = _peaks(e, p20, p90)
     out[9] = len(peaks) * frame_rate_hz / n_frames
     d = np.diff(np.asarray(peaks, dtype=np.float64)) / frame_rate_hz
-    groups = np.array_split(np.arange(lm.shape[0]), N_GROUPS)
-    band = np.stack([lm[g].mean(axis=0) for g in groups])  # (N_GROUPS, n_frames)
-    sys_rel: list[FloatArray] = []
-    dia_rel: list[FloatArray] = []
-    sys_d: list[float] = []
-    dia_d: list[float] = []
     if len(d) >= 2:
-        mean_d = float(d.mean())
-        sound = [band[:, max(0, p - _SOUND_HALF) : p + _SOUND_HALF + 1].mean(axis=1)
-                 for p in peaks]  # fmt: skip
-        for j, (a, b, dur) in enumerate(zip(peaks[:-1], peaks[1:], d, strict=True)):
-            inside = band[:, a + _GUARD : b - _GUARD + 1]
-            if inside.shape[1] == 0:
-                continue
-            rel = inside.mean(axis=1) - 0.5 * (sound[j] + sound[j + 1])
-            if dur < mean_d:
-                sys_rel.append(rel)
-                sys_d.append(float(dur))
-            else:
-                dia_rel.append(rel)
-                dia_d.append(float(dur))
-    if sys_rel and dia_rel:
-        scale = period if period > 0 else float(d.mean())
-        out[4] = np.mean(sys_d) / scale
-        out[5] = np.mean(dia_d) / scale
-        out[6] = float(d.std() / d.mean())
-        out[7] = np.std(sys_d) / scale
-        out[8] = np.std(dia_d) / scale
-        out[10] = 1.0
-        s, t = np.stack(sys_rel), np.stack(dia_rel)
-        out[11 : 11 + N_GROUPS] = s.mean(axis=0) / 5.0
-        out[11 + N_GROUPS : 11 + 2 * N_GROUPS] = t.mean(axis=0) / 5.0
-        out[11 + 2 * N_GROUPS] = s.std(axis=0).mean() / 5.0
-        out[12 + 2 * N_GROUPS] = t.std(axis=0).mean() / 5.0
+        band = _band_means(lm)  # (N_GROUPS, n_frames)
+        sound = _sound_means(band, peaks)  # (N_GROUPS, len(peaks))
+        # Each interval's frames away from its bounding sounds: [a, b), where not empty.
+        p = np.asarray(peaks, dtype=np.intp)
+        a, b = p[:-1] + _GUARD, p[1:] - _GUARD + 1
+        keep = b > a
+        if keep.any():
+            a, b = a[keep], b[keep]
+            # Sums over [a, b) by one reduceat (the additions of each slice's own sum).
+            sums = np.add.reduceat(band, np.stack((a, b), axis=1).ravel(), axis=1)[:, ::2]
+            rel = sums / (b - a) - 0.5 * (sound[:, :-1][:, keep] + sound[:, 1:][:, keep])
+            dur = d[keep]
+            systolic = dur < float(mean(d))
+            if systolic.any() and not systolic.all():
+                _interval_features(out, d, dur, systolic, rel.T, period)
     out[-1] = (p90 - p10) / 10.0
-    return np.asarray(np.clip(np.nan_to_num(out), -5.0, 5.0), dtype=np.float32)
+    # np.clip(np.nan_to_num(out), -5, 5): NaN -> 0, +-inf -> +-5.
+    out[np.isnan(out)] = 0.0
+    return np.minimum(np.maximum(out, -5.0), 5.0).astype(np.float32)

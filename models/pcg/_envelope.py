@@ -13,6 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from ._iir import sosfilt_1d
+
 FloatArray = NDArray[np.float64]
 
 __all__ = ["HomomorphicEnvelope"]
@@ -65,7 +67,7 @@ class HomomorphicEnvelope:
         log_abs = np.log(np.abs(arr) + _EPS)
         if self._zi is None:
             self._zi = signal.sosfilt_zi(self._sos) * log_abs[0]
-        smooth, self._zi = signal.sosfilt(self._sos, log_abs, zi=self._zi)
+        smooth, self._zi = sosfilt_1d(self._sos, log_abs, self._zi)
         first = self._n_in
         offset = (-first) % self.decim  # first grid point inside the chunk
         self._n_in += arr.size

@@ -136,12 +136,19 @@ def _mel_basis(spec: WindowSpec) -> F32Array:
     return np.asarray(basis, dtype=np.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def _hann(n_fft: int) -> F32Array:
+    window = np.hanning(n_fft).astype(np.float32)
+    window.flags.writeable = False
+    return window
+
+
 def raw_log_mel(x: NDArray[np.floating], spec: WindowSpec) -> F32Array:
     """Log-mel spectrogram ``(n_mels, n_frames)`` of one window of samples, not normalised."""
     frames = np.lib.stride_tricks.sliding_window_view(np.asarray(x, dtype=np.float32), spec.n_fft)[
         :: spec.stft_hop
     ]
-    window = np.hanning(spec.n_fft).astype(np.float32)
+    window = _hann(spec.n_fft)
     power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # (n_frames, n_fft // 2 + 1)
     mel = _mel_basis(spec) @ power.T.astype(np.float32)
     return np.asarray(np.log(mel + 1e-10), dtype=np.float32)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import torch
 from scipy import special
 from torch import nn
+from torch.nn import functional
 
 from models.beats import artifact_version
 
@@ -27,6 +28,7 @@ from ._features import PcgWindow, WindowSpec
 __all__ = [
     "HEADS",
     "PASCAL_CLASSES",
+    "FrozenPcgForward",
     "PcgClassifier",
     "PcgNet",
     "decode_pcg_artifact",
@@ -141,6 +143,73 @@ def net_logits(
     return np.asarray(out.numpy(), dtype=np.float32)
 
 
+def _linear(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(layer, nn.Linear) or layer.bias is None:
+        raise TypeError(f"expected a Linear layer with a bias, got {type(layer).__name__}")
+    return layer.weight.detach(), layer.bias.detach()
+
+
+def _max_pool_2x2(h: torch.Tensor) -> torch.Tensor:
+    """``max_pool2d(h, 2)`` of ``(batch, channels, height, width)``: an odd last row or column
+    is dropped, as there."""
+    height, width = h.shape[2] // 2 * 2, h.shape[3] // 2 * 2
+    cols = torch.maximum(h[:, :, :, 0:width:2], h[:, :, :, 1:width:2])
+    return torch.maximum(cols[:, :, 0:height:2], cols[:, :, 1:height:2])
+
+
+class FrozenPcgForward:
+    """:meth:`PcgNet.forward` in eval mode as a fixed sequence of functional torch calls.
+
+    In the worker each chunk scores about one window, so the per-call cost of the module tree
+    (hooks, ``Sequential`` dispatch, identity dropout) is a sizeable share of the classifier's
+    time. This calls the ops directly, on the network's own parameter storage (``detach()``
+    shares it, so in-place updates of the weights are seen; replacing layers is not). Each
+    block pools before its ReLU, which gives the same values (ReLU is monotone, so it commutes
+    with the max) on a quarter of the elements, and pools with two element-wise maxima of
+    strided views (:func:`_max_pool_2x2`, several times faster than ``max_pool2d`` on these
+    small single-window inputs, same values). Results equal the module's forward pass (bit
+    for bit on the shipped model; ``tests/unit/test_pcg_stages.py`` allows float rounding).
+
+    Parameters
+    ----------
+    net
+        The network (its :class:`PcgNet` layout; dropout is skipped, as in eval mode).
+    """
+
+    def __init__(self, net: PcgNet) -> None:
+        self.convs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for layer in net.conv:
+            if isinstance(layer, nn.Conv2d):
+                if layer.bias is None or layer.padding != (1, 1) or layer.stride != (1, 1):
+                    raise TypeError("expected 3x3 convolutions with a bias, stride 1, padding 1")
+                self.convs.append((layer.weight.detach(), layer.bias.detach()))
+        self.cycle_stats: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.cycle_fc: tuple[torch.Tensor, torch.Tensor] | None = None
+        if net.cycle is not None:
+            for layer in net.cycle:
+                if isinstance(layer, Standardise):
+                    self.cycle_stats = (layer.mean, layer.std)
+                elif isinstance(layer, nn.Linear):
+                    self.cycle_fc = _linear(layer)
+        self.head1 = _linear(net.head[1])
+        self.head2 = _linear(net.head[3])
+
+    def __call__(self, x: torch.Tensor, cycle: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(batch, 3 + 5)``, as :meth:`PcgNet.forward` (call under inference mode)."""
+        h = x.unsqueeze(1)
+        for weight, bias in self.convs:
+            h = functional.relu(_max_pool_2x2(functional.conv2d(h, weight, bias, padding=1)))
+        parts = [h.mean(dim=(2, 3)), h.amax(dim=(2, 3))]
+        if self.cycle_fc is not None:
+            if cycle is None:
+                raise ValueError("this network needs the windows' cycle features")
+            if self.cycle_stats is not None:
+                cycle = (cycle - self.cycle_stats[0]) / self.cycle_stats[1]
+            parts.append(functional.relu(functional.linear(cycle, *self.cycle_fc)))
+        hidden = functional.relu(functional.linear(torch.cat(parts, dim=1), *self.head1))
+        return functional.linear(hidden, *self.head2)
+
+
 def encode_pcg_artifact(
     net: PcgNet, spec: WindowSpec, *, metadata: dict[str, Any] | None = None
 ) -> bytes:
@@ -211,6 +280,7 @@ class PcgClassifier:
     spec: WindowSpec
     version: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    _forward: FrozenPcgForward | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PcgClassifier:
@@ -226,7 +296,16 @@ class PcgClassifier:
         features ``(n, n_cycle)`` (needed when the network has a cycle branch)."""
         if len(features) == 0:
             return np.zeros((0, len(HEADS) + len(PASCAL_CLASSES)), dtype=np.float32)
-        return net_logits(self.net, features, cycle)
+        if self.net.training:  # dropout active: only the module knows how
+            return net_logits(self.net, features, cycle)
+        if self._forward is None:
+            self._forward = FrozenPcgForward(self.net)
+        c = None
+        if self.net.n_cycle and cycle is not None:
+            c = torch.from_numpy(np.ascontiguousarray(cycle, dtype=np.float32))
+        with torch.inference_mode():
+            out = self._forward(torch.from_numpy(np.ascontiguousarray(features, np.float32)), c)
+        return np.asarray(out.numpy(), dtype=np.float32)
 
     def score(self, windows: list[PcgWindow]) -> npt.NDArray[np.float32]:
         """Probabilities ``(n, 3)`` of ``HEADS`` for each window."""

@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
+from ._iir import sosfilt_1d
+
 FloatArray = NDArray[np.float64]
 
 __all__ = ["Resampler"]
@@ -79,7 +81,7 @@ class Resampler:
         if self._sos is not None:
             if self._zi is None:
                 self._zi = signal.sosfilt_zi(self._sos) * arr[0]
-            arr, self._zi = signal.sosfilt(self._sos, arr, zi=self._zi)
+            arr, self._zi = sosfilt_1d(self._sos, arr, self._zi)
         first = self._n_in  # absolute index of arr[0]
         # Known samples: self._last at first - 1 (when first > 0), then arr.
         ext = np.concatenate(([self._last], arr)) if first > 0 else arr

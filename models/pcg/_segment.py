@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ._stats import mean, percentiles, sliding_max
+
 FloatArray = NDArray[np.float64]
 
 __all__ = ["HeartSound", "S1S2Segmenter", "heart_rate_bpm"]
@@ -133,24 +135,41 @@ class S1S2Segmenter:
         end = self._buf_start + self._buf.size  # one past the last envelope index
         out: list[HeartSound] = []
         buf, start, half = self._buf, self._buf_start, self._half
-        for t in range(self._next_t, end - half):
-            i = t - start
-            v = buf[i]
-            lo_i = max(0, i - half)
-            is_peak = not (v < buf[lo_i : i + half + 1].max() or (i > 0 and buf[i - 1] == v))
-            if is_peak:
+        i0, i1 = self._next_t - start, end - half - start  # candidates buf[i0:i1]
+        if i1 > i0:
+            # A candidate is a peak when no sample within +-half tops it and its left
+            # neighbour differs (the first of a plateau); the same comparisons as one sample at
+            # a time, for the whole chunk at once.
+            lo_pad = max(0, half - i0)
+            seg = buf[max(0, i0 - half) : i1 + half]
+            if lo_pad:
+                seg = np.concatenate((np.full(lo_pad, -np.inf), seg))
+            local = sliding_max(seg, 2 * half + 1)
+            v = buf[i0:i1]
+            prev = buf[max(0, i0 - 1) : i1 - 1]
+            same = v == prev if i0 > 0 else np.concatenate(([False], v[1:] == prev))
+            candidates = np.flatnonzero(~((v < local) | same)) + i0
+            for i in candidates.tolist():
+                t = i + start
+                self._decide_until(t - 1, out)
                 ctx = buf[max(0, i - self._context) : i + 1]
-                floor, top = np.percentile(ctx, (20.0, 95.0))
-                if v > floor + self.threshold * (top - floor):
-                    height = float((v - floor) / max(top - floor, _TINY))
+                floor, top = percentiles(ctx, (20.0, 95.0))
+                value = float(buf[i])
+                if value > floor + self.threshold * (top - floor):
+                    height = float((value - floor) / max(top - floor, _TINY))
                     self._add_peak(t, height)
-            while self._n_pending and self._peaks[-self._n_pending] + self._lag <= t:
-                out += self._decide()
+                self._decide_until(t, out)
+            self._decide_until(end - half - 1, out)
         self._next_t = max(self._next_t, end - half)
         keep_from = max(0, self._next_t - self._keep - start)
         self._buf = self._buf[keep_from:]
         self._buf_start = start + keep_from
         return out
+
+    def _decide_until(self, t: int, out: list[HeartSound]) -> None:
+        """Label, in order, the pending peaks whose look-ahead has ended by envelope index ``t``."""
+        while self._n_pending and self._peaks[-self._n_pending] + self._lag <= t:
+            out += self._decide()
 
     def _rhythm(self, t: int) -> _Rhythm:
         """Heart period and systole from the envelope autocorrelation ending at ``t``."""
@@ -161,7 +180,7 @@ class S1S2Segmenter:
         lo_lag = round(0.4 * fs)
         hi_lag = min(round(2.0 * fs), (2 * seg.size) // 3)
         if hi_lag > lo_lag:
-            z = seg - seg.mean()
+            z = seg - mean(seg)
             acf = np.correlate(z, z, mode="full")[z.size - 1 : z.size + hi_lag + 1]
             if acf[0] > 0:
                 k = lo_lag + int(np.argmax(acf[lo_lag : hi_lag + 1]))
@@ -254,11 +273,11 @@ def _refine(acf: FloatArray, k: int) -> float:
     """Lag of the autocorrelation peak at whole lag ``k``, refined by a parabola."""
     if not 0 < k < acf.size - 1:
         return float(k)
-    a, b, c = acf[k - 1], acf[k], acf[k + 1]
+    a, b, c = float(acf[k - 1]), float(acf[k]), float(acf[k + 1])
     den = a - 2.0 * b + c
     if den >= 0.0:  # not a local maximum
         return float(k)
-    return float(k + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)))
+    return float(k + min(max(0.5 * (a - c) / den, -0.5), 0.5))  # np.clip, without its overhead
 
 
 def _trans_cost(a: int, b: int, d: float, r: _Rhythm, max_gap: int) -> float:

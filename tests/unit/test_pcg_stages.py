@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 
+from cardiowatch.settings import Settings
 from models.pcg import (
     HomomorphicEnvelope,
+    PcgClassifier,
     PcgMonitor,
+    PcgNet,
     Resampler,
     S1S2Segmenter,
     Windower,
     WindowSpec,
+    _iir,
     heart_rate_bpm,
+    net_logits,
+    recording_windows,
 )
+from models.pcg._model import FrozenPcgForward
+from models.pcg._stats import mean, percentiles, sliding_max, std
 from tests.pcg_helpers import random_classifier, synthetic_pcg
+from tests.pcg_reference import REAL_PCG, ReferenceSegmenter, band_passed, real_pcg
 from tests.stage_contract import check_stage_contract, split_points
 
 X_4K, _, _ = synthetic_pcg(4000.0, 1.5)
@@ -219,3 +230,122 @@ def test_monitor_output_is_chunk_and_pickle_invariant() -> None:
     # Indices are absolute at the internal rate: the monitor started at input sample 8000.
     assert whole[1][0].start_sample == 2000
     assert whole[0][0].sample_index >= 2000
+
+
+# --- The optimised per-chunk path equals its straightforward reference --------------------
+
+
+@pytest.mark.parametrize("q", [(20.0, 95.0), (10.0, 20.0, 90.0), (0.0, 50.0, 100.0, 33.3)])
+def test_percentiles_equal_numpy_bit_for_bit(q: tuple[float, ...]) -> None:
+    rng = np.random.default_rng(5)
+    cases = [np.array([3.0]), np.array([2.0, 2.0, 2.0]), np.array([1.0, np.nan, 0.5])]
+    for n in [*range(1, 40), 149, 150, 301]:
+        x = rng.standard_normal(n) * 10 ** rng.uniform(-6, 6)
+        cases += [x, np.round(x, 1), np.exp(x / (np.abs(x).max() + 1e-300))]
+    cases += [ENV, ENV[:151], _envelope_of(X_4K)]
+    for x in cases:
+        before = x.copy()
+        got = percentiles(x, q)
+        np.testing.assert_array_equal(got, np.percentile(x, q))
+        np.testing.assert_array_equal(x, before)  # the input is not reordered
+
+
+def test_mean_std_and_sliding_max_equal_numpy_bit_for_bit() -> None:
+    rng = np.random.default_rng(6)
+    for n in [*range(1, 20), 64, 90, 301]:
+        x = rng.standard_normal(n) * 10 ** rng.uniform(-3, 3) + rng.uniform(-50, 50)
+        assert mean(x) == np.mean(x)
+        assert std(x) == np.std(x)
+        m = rng.standard_normal((n, 4)) + 3.0
+        np.testing.assert_array_equal(mean(m, axis=0), m.mean(axis=0))
+        np.testing.assert_array_equal(std(m, axis=0), m.std(axis=0))
+        np.testing.assert_array_equal(mean(m.T, axis=1), m.T.mean(axis=1))
+        g = rng.standard_normal((4, n, 5))
+        np.testing.assert_array_equal(mean(g, axis=2), g.mean(axis=2))
+        np.testing.assert_array_equal(mean(g, axis=1), g.mean(axis=1))
+        for width in (1, 3, 9, 11):
+            if width <= n:
+                windows = np.lib.stride_tricks.sliding_window_view(x, width)
+                np.testing.assert_array_equal(sliding_max(x, width), windows.max(axis=1))
+    x = np.array([1.0, np.nan, 0.0, 2.0, -np.inf, 3.0])
+    expected = np.lib.stride_tricks.sliding_window_view(x, 3).max(axis=1)
+    np.testing.assert_array_equal(sliding_max(x, 3), expected)
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_sosfilt_1d_equals_scipy(monkeypatch: pytest.MonkeyPatch, kernel: bool) -> None:
+    from scipy import signal
+
+    assert _iir._KERNEL is not None  # the fast path is in use with this SciPy
+    if not kernel:
+        monkeypatch.setattr(_iir, "_KERNEL", None)
+    rng = np.random.default_rng(7)
+    for sos in (signal.butter(8, 450.0, output="sos", fs=44100.0),
+                signal.butter(2, 8.0, output="sos", fs=1000.0)):  # fmt: skip
+        for n in (1, 2, 999, 44100):
+            x = rng.standard_normal(n)
+            zi = signal.sosfilt_zi(sos) * x[0]
+            zi_before = zi.copy()
+            want = signal.sosfilt(sos, x, zi=zi)
+            got = _iir.sosfilt_1d(sos, x, zi)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            np.testing.assert_array_equal(zi, zi_before)
+    y, _ = _iir.sosfilt_1d(sos, rng.standard_normal(5).astype(np.float32), zi)
+    assert y.dtype == np.float64
+
+
+def _segment(make: type[S1S2Segmenter], env: np.ndarray, step: int) -> tuple[Any, ...]:
+    seg = make(50.0)
+    sounds = []
+    for lo in range(0, len(env), step):
+        sounds += seg.process(env[lo : lo + step])
+    state = (seg._peaks, seg._noise, seg._cost, seg._back, seg._n_pending, seg._next_t)
+    return sounds + seg.flush(), state
+
+
+@pytest.mark.parametrize("rel", REAL_PCG)
+def test_segmenter_equals_the_sample_by_sample_reference(mitdb: Path, rel: str) -> None:
+    x, fs_hz = real_pcg(mitdb.parent, rel)
+    env = HomomorphicEnvelope(1000.0).process(band_passed(x, fs_hz, WindowSpec()))
+    for step in (len(env), 50, 7, 1):
+        ref = _segment(ReferenceSegmenter, env, step)
+        assert len(ref[0]) > 20
+        assert _segment(S1S2Segmenter, env, step) == ref
+    # Plateaus and a start in the middle of a peak's neighbourhood.
+    flat = np.repeat(ENV[::3], 3)
+    for step in (len(flat), 13):
+        assert _segment(S1S2Segmenter, flat, step) == _segment(ReferenceSegmenter, flat, step)
+
+
+@pytest.mark.parametrize("cycle_norm", [False, True])
+def test_frozen_forward_equals_the_module_forward(cycle_norm: bool) -> None:
+    torch.manual_seed(1)
+    net = PcgNet(n_cycle=22, cycle_norm=cycle_norm)
+    if cycle_norm:
+        net.cycle[0].fit(torch.randn(64, 22) * 3 + 1)  # type: ignore[index, operator]
+    net.eval()
+    frozen = FrozenPcgForward(net)
+    rng = np.random.default_rng(2)
+    for n, n_mels, n_frames in ((1, 24, 90), (3, 24, 90), (2, 25, 91), (1, 8, 9)):
+        x = torch.from_numpy(rng.standard_normal((n, n_mels, n_frames)).astype(np.float32))
+        c = torch.from_numpy(rng.standard_normal((n, 22)).astype(np.float32))
+        with torch.inference_mode():
+            np.testing.assert_allclose(frozen(x, c).numpy(), net(x, c).numpy(), rtol=1e-6,
+                                       atol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match="cycle features"):
+        frozen(x)
+
+
+def test_classifier_scores_equal_the_module_on_real_audio(mitdb: Path) -> None:
+    classifier = PcgClassifier.from_bytes(Path(Settings.from_env({}).pcg_model).read_bytes())
+    for rel in REAL_PCG:
+        x, fs_hz = real_pcg(mitdb.parent, rel)
+        windows = recording_windows(x, fs_hz, classifier.spec)
+        feats = np.stack([w.features for w in windows])
+        cycle = np.stack([w.cycle for w in windows])
+        expected = net_logits(classifier.net, feats, cycle)  # the module's forward
+        np.testing.assert_allclose(classifier.logits(feats, cycle), expected, rtol=1e-6,
+                                   atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(classifier.logits(feats[:1], cycle[:1]), expected[:1],
+                                   rtol=1e-6, atol=1e-6)  # fmt: skip
