@@ -47,7 +47,8 @@ STRIP_S = 4.0
 #: template (``BeatShape``) and the rate alarms it holds back during noise. 3: the arrhythmia
 #: detector has ``af_skip_corr`` and keeps its AF measure through noise. 4: the beat
 #: featurizer keeps the patient's beat template and P-wave history (fourth beat model). 5: the
-#: arrhythmia detector keeps a broken bigeminy/trigeminy pattern open (``_pattern_break``). A stored
+#: arrhythmia detector's rules live in their own objects (bigeminy/trigeminy with a grace
+#: period) and the heart-rate average can restart on a sustained slowing. A stored
 #: state of another version (states pickled before the field existed read as 1) is dropped and
 #: the patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
 #: unpickled into a half-compatible monitor.

@@ -98,6 +98,45 @@ def test_heart_rate_trims_one_outlier_and_rejects_impossible_intervals() -> None
     assert missed[-1].heart_rate_bpm == pytest.approx(60.0)
 
 
+def _beats_at(rr_s: Sequence[float]) -> list[Beat]:
+    t = np.concatenate([[0.0], np.cumsum(rr_s)])
+    return [Beat(round(v * FS_HZ)) for v in t]
+
+
+def test_a_sustained_step_restarts_the_average_after_two_intervals() -> None:
+    # 80 bpm, then 40 bpm: the second 1.5 s interval already shows 40 (without the restart,
+    # the trimmed average of the last four intervals needs four of them)
+    beats = _beats_at([0.75] * 10 + [1.5] * 5)
+    updates = HeartRateMonitor(FS_HZ).process(beats)
+    by_beat = {u.sample_index: u.heart_rate_bpm for u in updates}
+    assert by_beat[beats[10].sample_index] == pytest.approx(80.0)
+    assert by_beat[beats[11].sample_index] != pytest.approx(40.0, rel=0.05)
+    assert all(by_beat[b.sample_index] == pytest.approx(40.0) for b in beats[12:])
+    slow = {
+        u.sample_index: u.heart_rate_bpm
+        for u in HeartRateMonitor(FS_HZ, step_intervals=0).process(beats)
+    }
+    # without the restart: four long intervals needed (the trimmed mean of the last four)
+    assert all(slow[b.sample_index] != pytest.approx(40.0, rel=0.05) for b in beats[11:14])
+    assert slow[beats[14].sample_index] == pytest.approx(40.0)
+
+
+def test_irregular_rhythm_ectopy_and_faster_runs_keep_the_long_average() -> None:
+    rng = np.random.default_rng(3)
+    af = list(rng.uniform(0.4, 1.1, 200))
+    af[100:102] = [1.30, 1.32]  # two agreeing long intervals by chance, after irregular ones
+    # a couplet in sinus rhythm (two short intervals, then a compensatory pause), and a
+    # sinus pause followed by a long compensatory-like interval that does not agree with it
+    couplet = [0.8] * 10 + [0.45, 0.45, 1.3] + [0.8] * 10
+    pause = [0.8] * 10 + [2.0, 1.2] + [0.8] * 10
+    for rr in (af, couplet, pause):
+        hr = HeartRateMonitor(FS_HZ)
+        hr.process(_beats_at(rr))
+        assert not hr._restarted
+    shown = HeartRateMonitor(FS_HZ).process(_beats_at(couplet))
+    assert max(u.heart_rate_bpm for u in shown) < 90.0  # the couplet barely shows
+
+
 def test_heart_rate_of_synthetic_patient() -> None:
     patient = SyntheticPatient(FS_HZ, heart_rate_bpm=84.0, seed=11)
     updates = HeartRateMonitor(FS_HZ).process(_detector_beats(patient, int(60 * FS_HZ)))
