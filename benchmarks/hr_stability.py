@@ -23,56 +23,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cardiowatch.beats_data import DS1, DS2
 from cardiowatch.settings import Settings
 from models.ecg._types import Beat
 from models.rhythm import HeartRateMonitor
 
-RECORDS = [
-    "100",
-    "101",
-    "103",
-    "105",
-    "106",
-    "108",
-    "109",
-    "111",
-    "112",
-    "113",
-    "114",
-    "115",
-    "116",
-    "117",
-    "118",
-    "119",
-    "121",
-    "122",
-    "123",
-    "124",
-    "200",
-    "201",
-    "202",
-    "203",
-    "205",
-    "207",
-    "208",
-    "209",
-    "210",
-    "212",
-    "213",
-    "214",
-    "215",
-    "219",
-    "220",
-    "221",
-    "222",
-    "223",
-    "228",
-    "230",
-    "231",
-    "232",
-    "233",
-    "234",
-]
+#: The 44 non-paced records (DS1 and DS2).
+RECORDS = tuple(sorted(DS1 + DS2))
 AF_RECORDS = {"201", "202", "203", "210", "219", "221", "222"}
 BEAT_SYMBOLS = "NLRBAaJSVrFejnE/fQ?"
 
@@ -84,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     kw = json.loads(args[0]) if args else {}
     data = Path(Settings.from_env().data_dir) / "mitdb"
-    steady, af, big, restarts = [], [], 0, 0
+    steady: list[float] = []
+    af: list[float] = []
+    big = restarts = 0
     for name in RECORDS:
         ann = wfdb.rdann(str(data / name), "atr")
         hr = HeartRateMonitor(360.0, **kw)
