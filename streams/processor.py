@@ -48,7 +48,8 @@ STRIP_S = 4.0
 #: detector has ``af_skip_corr`` and keeps its AF measure through noise. 4: the beat
 #: featurizer keeps the patient's beat template and P-wave history (fourth beat model). 5: the
 #: arrhythmia detector's rules live in their own objects (bigeminy/trigeminy with a grace
-#: period) and the heart-rate average can restart on a sustained slowing. A stored
+#: period), the heart-rate average can restart on a sustained slowing, and the beat shape
+#: and AF measure keep P-wave correlations. A stored
 #: state of another version (states pickled before the field existed read as 1) is dropped and
 #: the patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
 #: unpickled into a half-compatible monitor.

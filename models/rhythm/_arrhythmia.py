@@ -82,7 +82,11 @@ class ArrhythmiaDetector:
                              difference of intervals 1, 2 and 3 apart (the least of the
                              three, so bigeminy and trigeminy are regular) ``>=
                              af_rmssd`` and entropy of the RR histogram ``>=
-                             af_entropy`` after dropping the extremes; raised after
+                             af_entropy`` after dropping the extremes, and no P waves:
+                             the median P-window correlation of consecutive beats over
+                             those beats ``< af_p_corr`` (sinus rhythm with irregular
+                             ectopy keeps alike P waves; ``None``, or P windows not
+                             measured: RR alone); raised after
                              ``af_confirm`` windows in a row, ended after as many not
     pause                    an RR interval ``>= pause_s`` (up to the asystole limit, which
                              the rate engine owns); raised and ended at the beat after it
@@ -134,6 +138,8 @@ class ArrhythmiaDetector:
         VT confirmation by shape (see the table).
     af_skip_labels, af_skip_shape, af_skip_corr
         Beats whose RR intervals the AF measure leaves out (see the table).
+    af_p_corr
+        P-wave consistency at or above which an irregular rhythm is not AF (see the table).
     """
 
     def __init__(
@@ -166,6 +172,7 @@ class ArrhythmiaDetector:
         af_skip_labels: str = "V",
         af_skip_shape: bool = True,
         af_skip_corr: float = 0.5,
+        af_p_corr: float | None = 0.4,
     ) -> None:
         if fs_hz <= 0 or vt_min_beats < 3 or cycles < 2 or svt_min_beats < 3:
             raise ValueError("need fs_hz > 0, vt_min_beats >= 3, cycles >= 2, svt_min_beats >= 3")
@@ -198,6 +205,7 @@ class ArrhythmiaDetector:
         self.af_skip_labels = af_skip_labels
         self.af_skip_shape = af_skip_shape
         self.af_skip_corr = float(af_skip_corr)
+        self.af_p_corr = None if af_p_corr is None else float(af_p_corr)
         self.reset()
 
     @property

@@ -6,9 +6,12 @@ the irregularity measure is :func:`~models.rhythm._af_measure.rr_irregular`.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Container, Sequence
 from typing import Protocol
+
+import numpy as np
 
 from models.rhythm._af_measure import rr_irregular
 from models.rhythm._rules import End, LabelledBeat, Raise, Verdict, rate_bpm
@@ -31,6 +34,7 @@ class SupraventricularRules(VtShapeRules, Protocol):
     af_skip_labels: str
     af_skip_shape: bool
     af_skip_corr: float
+    af_p_corr: float | None
 
 
 def af_ectopic(beat: LabelledBeat, rules: SupraventricularRules) -> bool:
@@ -104,12 +108,15 @@ class AtrialFibrillation:
     def __init__(self, window_beats: int) -> None:
         # RR between two non-ectopic beats only: ventricular ectopy is irregular, but not AF.
         self._sinus_rr: deque[int] = deque(maxlen=window_beats)
+        # P-wave consistency (BeatShapeMeasures.p_corr) of the beats closing those intervals
+        self._p_corr: deque[float] = deque(maxlen=window_beats)
         self._prev_ectopic = False  # whether the previous beat was ectopic
         self._votes = 0  # beats in a row that disagree with the alarm's state
 
     def restart(self) -> None:
         """Forget the intervals and the votes."""
         self._sinus_rr.clear()
+        self._p_corr.clear()
         self._votes = 0
 
     def add_beat(self, beat: LabelledBeat, rr: int | None, rules: SupraventricularRules) -> None:
@@ -117,7 +124,18 @@ class AtrialFibrillation:
         ectopic = af_ectopic(beat, rules)
         if rr is not None and not ectopic and not self._prev_ectopic:
             self._sinus_rr.append(rr)
+            self._p_corr.append(beat.shape.p_corr)
         self._prev_ectopic = ectopic
+
+    def _p_waves(self, rules: SupraventricularRules) -> bool:
+        """Whether consecutive P waves look alike (median P-window correlation over the
+        window ``>= af_p_corr``); unknown (fewer than half measured, or no limit) is no."""
+        if rules.af_p_corr is None:
+            return False
+        known = [c for c in self._p_corr if not math.isnan(c)]
+        if 2 * len(known) < len(self._p_corr) or not known:
+            return False
+        return float(np.median(known)) >= rules.af_p_corr
 
     def step(
         self,
@@ -136,8 +154,12 @@ class AtrialFibrillation:
         if not trusted:
             return []  # frozen while the beats cannot be trusted
         rr = self._sinus_rr if rules.af_sinus_rr else recent_rr
-        irregular = len(rr) >= rules.af_window_beats and rr_irregular(
-            rr, rules.fs_hz, min_irregularity=rules.af_rmssd, min_entropy=rules.af_entropy
+        irregular = (
+            len(rr) >= rules.af_window_beats
+            and rr_irregular(
+                rr, rules.fs_hz, min_irregularity=rules.af_rmssd, min_entropy=rules.af_entropy
+            )
+            and not self._p_waves(rules)
         )
         is_active = "atrial_fibrillation" in active
         if irregular != is_active:

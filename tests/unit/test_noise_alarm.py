@@ -103,3 +103,21 @@ def test_wide_beats_that_correlate_with_the_template_do_not_pull_it_wider() -> N
     last = measures[-1]
     assert last.width_ratio == pytest.approx(first.width_ratio)  # the template stayed narrow
     assert last.template_corr == pytest.approx(first.template_corr)
+
+
+def test_p_window_correlation_tells_alike_p_waves_from_fibrillatory_waves() -> None:
+    t = np.linspace(-0.25, 0.40, 118)
+    qrs = np.exp(-((t / 0.012) ** 2))
+    p_wave = 0.15 * np.exp(-(((t + 0.16) / 0.025) ** 2))
+    rng = np.random.default_rng(2)
+    sinus = np.stack([qrs + p_wave + 0.005 * rng.standard_normal(t.size) for _ in range(20)])
+    # fibrillatory waves: a 6 Hz wave of random phase in front of every QRS
+    f_waves = np.stack(
+        [qrs + 0.05 * np.sin(2 * np.pi * 6 * t + rng.uniform(0, 2 * np.pi)) for _ in range(20)]
+    )
+    in_sinus = BeatShape().process(sinus.astype(np.float32), ["N"] * 20)
+    in_af = BeatShape().process(f_waves.astype(np.float32), ["N"] * 20)
+    assert np.isnan(in_sinus[0].p_corr)  # no previous beat yet
+    assert np.median([m.p_corr for m in in_sinus[1:]]) > 0.9
+    assert abs(np.median([m.p_corr for m in in_af[1:]])) < 0.4
+    assert min(m.template_corr for m in in_af) > 0.9  # the QRS alone is unchanged
