@@ -56,7 +56,7 @@ class HeartRateMonitor:
     max_span_s
         Longest time the averaged intervals may span (down to ``min_intervals``), seconds.
     step_intervals, step_tolerance, step_change
-        Sustained-step restart (see above); ``step_intervals=0`` turns it off.
+        Sustained-slowing restart (see above); ``step_intervals=0`` turns it off.
 
     Examples
     --------

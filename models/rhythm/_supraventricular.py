@@ -1,4 +1,4 @@
-"""The supraventricular rules: SVT from abrupt fast runs, AF from RR irregularity.
+"""The supraventricular rules: SVT from abrupt fast runs, AF from irregular RR and no P waves.
 
 The rules themselves are documented once, in :class:`~models.rhythm.ArrhythmiaDetector`;
 the irregularity measure is :func:`~models.rhythm._af_measure.rr_irregular`.
