@@ -35,12 +35,11 @@ from typing import Any
 
 import numpy as np
 
-DS1 = "101,106,108,109,112,114,115,116,118,119,122,124,201,203,205,207,208,209,215,220,223,230"
-DS2 = "100,103,105,111,113,117,121,123,200,202,210,212,213,214,219,221,222,228,231,232,233,234"
-
 
 def _names(spec: str) -> list[str]:
-    return {"DS1": DS1, "DS2": DS2}.get(spec, spec).split(",")
+    from cardiowatch.beats_data import DS1, DS2
+
+    return list({"DS1": DS1, "DS2": DS2}.get(spec) or spec.split(","))
 
 
 def out_of_fold_classifier(data: bytes, record: str) -> Any:
