@@ -49,11 +49,12 @@ STRIP_S = 4.0
 #: featurizer keeps the patient's beat template and P-wave history (fourth beat model). 5: the
 #: arrhythmia detector's rules live in their own objects (bigeminy/trigeminy with a grace
 #: period), the heart-rate average can restart on a sustained slowing, and the beat shape
-#: and AF measure keep P-wave correlations. A stored
+#: and AF measure keep P-wave correlations. 6: the SVT rule keeps the previous beat's RR
+#: interval (an onset is judged abrupt only against a trusted interval). A stored
 #: state of another version (states pickled before the field existed read as 1) is dropped and
 #: the patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
 #: unpickled into a half-compatible monitor.
-ECG_STATE_VERSION = 5
+ECG_STATE_VERSION = 6
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,9 @@ class ArrhythmiaDetector:
     trigeminy                as bigeminy, with two non-V beats per V
     svt                      ``svt_min_beats`` beats in a row, none in a VT run, at ``>=
                              svt_bpm`` whose run began abruptly (first RR ``<=
-                             svt_onset_ratio`` times the RR before it, or an ``S`` beat),
-                             outside atrial fibrillation
+                             svt_onset_ratio`` times the RR before it, that one
+                             measured on trusted signal, or an ``S`` beat), outside
+                             atrial fibrillation
     atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals
                              between two non-ectopic beats (all intervals if
                              ``af_sinus_rr`` is false; ectopic: a label in
@@ -297,7 +298,7 @@ class ArrhythmiaDetector:
                 rr = None
             elif rr is not None and rr >= self.pause_s * self.fs_hz:
                 self._event(out, "pause", self._prev or 0, s, at)
-            trusted = self._trusted()
+            trusted = rr_trusted = self._trusted()
             if rr is not None and trusted:
                 self._rr.append(rr)
             self._af.add_beat(beat, rr if trusted else None, self)
@@ -309,7 +310,7 @@ class ArrhythmiaDetector:
             self._apply(out, self._vt.step(beat, self, active, trusted), at)
             self._apply(out, self._runs.step(beat, "ventricular_tachycardia" in active), at)
             self._apply(out, self._pattern.step(beat, self, active, trusted, onsets), at)
-            self._apply(out, self._svt.step(beat, rr, self._rr, self, active, trusted), at)
+            self._apply(out, self._svt.step(beat, rr, rr_trusted, self, active, trusted), at)
             self._apply(out, self._af.step(beat, self._rr, self, active, trusted, onsets), at)
             self._prev = s
             self._end_sample = max(self._end_sample, at)

@@ -49,6 +49,7 @@ class SupraventricularTachycardia:
 
     def __init__(self) -> None:
         self._abrupt = False  # whether the current fast run began abruptly
+        self._prev_rr: int | None = None  # the previous beat's RR interval, if trusted
         self.restart()
 
     def restart(self) -> None:
@@ -59,15 +60,18 @@ class SupraventricularTachycardia:
         self,
         beat: LabelledBeat,
         rr: int | None,
-        recent_rr: Sequence[int],
+        rr_trusted: bool,
         rules: SupraventricularRules,
         active: Container[AlarmKind],
         trusted: bool,
     ) -> list[Verdict]:
         """Take one beat and its RR interval (``None``: none, after a gap or at the start).
 
-        ``recent_rr`` holds the latest trusted RR intervals (this beat's last, when trusted).
+        ``rr_trusted`` says whether that interval was measured on trusted signal. A run's
+        onset is judged abrupt only against the interval just before it, and only when that
+        interval was trusted: an onset inside noise is not evidence of SVT.
         """
+        before, self._prev_rr = self._prev_rr, rr if rr_trusted else None
         s = beat.sample_index
         fast = (
             not vt_evidence(beat, rules)[0]
@@ -80,7 +84,6 @@ class SupraventricularTachycardia:
             return [End("svt", s)] if "svt" in active else []
         assert rr is not None
         if not self._fast:
-            before = recent_rr[-2] if len(recent_rr) >= 2 else None
             self._abrupt = beat.label == "S" or (
                 before is not None and rr <= rules.svt_onset_ratio * before
             )

@@ -163,6 +163,30 @@ def test_svt_needs_an_abrupt_onset_and_a_gradual_sinus_tachycardia_is_not_svt() 
     assert _kinds(_run(_beats(ramp, "N" * (len(ramp) + 1)))) == []
 
 
+def test_svt_onset_hidden_by_noise_is_not_called_abrupt() -> None:
+    # Sinus 75 bpm, then noise while the rate climbs gradually to 158 bpm (sinus
+    # tachycardia), clean again at 158 bpm. The fast run began inside the noise, so whether
+    # it began abruptly is unknown: comparing its first interval with one from before the
+    # noise (0.38 s against about 0.7 s) would call the climb abrupt and raise SVT.
+    ramp = list(np.linspace(0.8, 0.38, 16))
+    rr = [0.8] * 12 + ramp + [0.38] * 20
+    quality = [0.9] * 13 + [0.1] * 16 + [0.9] * 20
+    beats = [
+        LabelledBeat(b.sample_index, b.label, q, b.final_sample, b.shape)
+        for b, q in zip(_beats(rr, "N" * (len(rr) + 1)), quality, strict=True)
+    ]
+    assert _kinds(_run(beats)) == [("noise", "raise"), ("noise", "end")]
+    # The same climb made abruptly inside the noise is not called SVT either, while the same
+    # abrupt onset in clean signal is (the first test above): an onset nobody saw is not
+    # evidence of SVT.
+    jump = [0.8] * 8 + [0.38] * 8
+    beats = [
+        LabelledBeat(b.sample_index, b.label, q, b.final_sample, b.shape)
+        for b, q in zip(_beats([0.8] * 12 + jump + [0.38] * 20, "N" * 49), quality, strict=True)
+    ]
+    assert _kinds(_run(beats)) == [("noise", "raise"), ("noise", "end")]
+
+
 def test_pause_is_an_event_and_a_long_gap_restarts_the_counters() -> None:
     events = _run(_beats([0.8] * 5 + [3.0] + [0.8] * 5, "N" * 12))
     assert _kinds(events) == [("pause", "raise"), ("pause", "end")]
