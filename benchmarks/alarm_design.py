@@ -23,12 +23,20 @@ design loop sees the label errors of a patient the classifier never saw, as DS2 
 ward do, instead of the in-sample labels of the full ensemble::
 
     python benchmarks/alarm_design.py cache --records DS1 --out-of-fold --cache /tmp/alarms_oof
+
+``--noise-snr DB`` first adds NST-style noise to each record (:func:`noisy_record`;
+electrode motion unless ``--noise-kind`` says otherwise; 2 minutes on, 2 off, from minute 5),
+so the replay shows what noise does to the alarms: a noise stress test for the rhythm stage::
+
+    python benchmarks/alarm_design.py cache --records DS1 --out-of-fold --noise-snr 6 --cache /tmp/e
+    python benchmarks/alarm_design.py replay --records DS1 --cache /tmp/e
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,14 +87,52 @@ def out_of_fold_classifier(data: bytes, record: str) -> Any:
     )
 
 
+def noisy_record(path: Path, snr_db: float, *, kind: str = "em", seed: int = 0) -> Any:
+    """The WFDB record at ``path`` with NST-style noise added to every lead.
+
+    Noise from :mod:`simulators.noise` (2 minutes on, 2 off, from minute 5, scaled to each
+    lead's QRS amplitude as the MIT-BIH NST was made), added in physical units and stored
+    back as the record's digital samples, so the twin reads it like any recording.
+    """
+    from dataclasses import replace
+
+    from simulators.noise import NOISE_KINDS, add_noise
+    from simulators.sources import WfdbRecord
+
+    rec = WfdbRecord.load(path)
+    gain = np.asarray(rec.gain, dtype=np.float64)
+    baseline = np.asarray(rec.baseline, dtype=np.float64)
+    x_mv = (rec.samples.astype(np.float64) - baseline) / gain
+    record_seed = (int(path.name) if path.name.isdigit() else 0) * 100 + seed
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"noise kind must be one of {NOISE_KINDS}")
+    noisy = add_noise(
+        x_mv, rec.beat_samples(), rec.fs_hz, snr_db=snr_db, kind=kind,
+        seed=record_seed,
+    )  # fmt: skip
+    digital = np.clip(np.round(noisy * gain + baseline), -32768, 32767).astype(np.int16)
+    return replace(rec, samples=digital)
+
+
 def cache(
-    records: list[str], data_dir: Path, model: Path, out: Path, *, out_of_fold: bool = False
+    records: list[str],
+    data_dir: Path,
+    model: Path,
+    out: Path,
+    *,
+    out_of_fold: bool = False,
+    noise_snr_db: float | None = None,
+    noise_kind: str = "em",
 ) -> None:
-    """Run each record through the offline twin once, recording the rhythm stage's input."""
+    """Run each record through the offline twin once, recording the rhythm stage's input.
+
+    With ``noise_snr_db``, each record first gets NST-style noise (:func:`noisy_record`).
+    """
     from models.beats import BeatClassifier
     from models.beats._features import BeatFeaturizer
     from models.rhythm import ArrhythmiaDetector
-    from streams.offline import analyze_record
+    from simulators.sources import WfdbRecord, WfdbSource
+    from streams.offline import analyze_source
 
     rec: dict[str, list[Any]] = {}
     orig_arr, orig_fp, orig_ff = (
@@ -125,7 +171,13 @@ def cache(
         rec.update(beats=[], filtered=[], morph=[])
         if out_of_fold:
             classifier = out_of_fold_classifier(model.read_bytes(), name)
-        result = analyze_record(data_dir / name, classifier=classifier)
+        path = data_dir / name
+        record = (
+            WfdbRecord.load(path)
+            if noise_snr_db is None
+            else noisy_record(path, noise_snr_db, kind=noise_kind)
+        )
+        result = analyze_source(WfdbSource(record), classifier=classifier)
         morph = dict(rec["morph"])
         beats = rec["beats"]
         np.savez_compressed(
@@ -137,6 +189,8 @@ def cache(
             morph=np.stack([morph[b[0]] for b in beats]).astype(np.float32),
             filtered=np.concatenate(rec["filtered"]),
             alarms=np.asarray(json.dumps(result["alarms"])),
+            noise_snr_db=np.asarray(np.nan if noise_snr_db is None else noise_snr_db),
+            noise_kind=np.asarray(noise_kind),
         )
         print(name, len(beats), "beats", len(result["alarms"]), "alarms", flush=True)
 
@@ -147,13 +201,74 @@ def replay(
     """Score the replayed alarms of ``records`` (the JSON of ``cardiowatch evaluate alarms``)."""
     from cardiowatch.evaluate_alarms import rhythm_episodes, score_record, summarise
 
-    per_record, samples = {}, 0
+    per_record, samples, stress = {}, 0, _NoiseStress()
     for name in records:
         episodes, n, _ = rhythm_episodes(data_dir / name)
-        alarms, _ = replay_record(cache_dir / f"{name}.npz", data_dir, build)
+        path = cache_dir / f"{name}.npz"
+        alarms, _ = replay_record(path, data_dir, build)
         per_record[name] = score_record(alarms, episodes, n)
+        stress.add(path, alarms, per_record[name]["false_alarms"], n)
         samples += n
-    return summarise(per_record, 360.0, samples / 360.0 / 3600.0)
+    result = summarise(per_record, 360.0, samples / 360.0 / 3600.0)
+    if stress.snr_db is not None:
+        result["noise_stress"] = stress.report()
+    return result
+
+
+class _NoiseStress:
+    """Where the alarms of noise-stressed records fall: inside the noise segments or not."""
+
+    #: a false alarm raised this soon after a noise segment ends is counted with the noise
+    AFTER_S = 10.0
+
+    def __init__(self) -> None:
+        self.snr_db: float | None = None
+        self.kind = ""
+        self.noisy = self.samples = 0  # samples inside noise segments, samples in all
+        self.noise_alarm_in = self.noise_alarm_out = 0  # noise-alarm samples, in / out
+        self.false_in = self.false_out = 0  # false alarms raised in (or just after) / out
+
+    def add(
+        self, path: Path, alarms: list[dict[str, Any]], false: list[dict[str, Any]], n: int
+    ) -> None:
+        """Take one replayed record (skipped unless its cache was made with noise)."""
+        from simulators.noise import nst_mask
+
+        with np.load(path) as z:
+            snr = float(z["noise_snr_db"]) if "noise_snr_db" in z.files else math.nan
+            kind = str(z["noise_kind"]) if "noise_kind" in z.files else ""
+        if math.isnan(snr):
+            return
+        self.snr_db, self.kind = snr, kind
+        mask = nst_mask(n, 360.0)
+        active = np.zeros(n, dtype=bool)
+        for a in alarms:
+            if a["type"] == "noise":
+                active[a["onset_sample"] : a["end_sample"] or n] = True
+        self.noisy += int(mask.sum())
+        self.samples += n
+        self.noise_alarm_in += int((active & mask).sum())
+        self.noise_alarm_out += int((active & ~mask).sum())
+        after = round(self.AFTER_S * 360.0)
+        for a in false:
+            s = min(int(a["onset_sample"]), n - 1)
+            if mask[max(0, s - after) : s + 1].any():
+                self.false_in += 1
+            else:
+                self.false_out += 1
+
+    def report(self) -> dict[str, Any]:
+        """The figures ``table`` prints."""
+        clean = max(self.samples - self.noisy, 1)
+        return {
+            "snr_db": self.snr_db,
+            "kind": self.kind,
+            "noise_time_pct": round(100.0 * self.noisy / max(self.samples, 1), 1),
+            "false_alarms_in_noise": self.false_in,
+            "false_alarms_elsewhere": self.false_out,
+            "noise_alarm_in_noise_pct": round(100.0 * self.noise_alarm_in / max(self.noisy, 1), 1),
+            "noise_alarm_elsewhere_pct": round(100.0 * self.noise_alarm_out / clean, 2),
+        }
 
 
 def table(result: dict[str, Any]) -> str:
@@ -178,8 +293,22 @@ def table(result: dict[str, Any]) -> str:
             f"SVTA Se {ep['SVTA']['se']} +P {ep['SVTA']['ppv']}",
             f"FA/h {result['false_alarms_per_hour']} ({sum(fas.values())}: {fas})",
             f"  false alarms by record {recs}",
+            *_stress_lines(result.get("noise_stress")),
         ]
     )
+
+
+def _stress_lines(stress: dict[str, Any] | None) -> list[str]:
+    if stress is None:
+        return []
+    return [
+        f"noise {stress['kind']} at {stress['snr_db']:g} dB, {stress['noise_time_pct']} % of "
+        f"the time: false alarms raised in a noise segment or within {_NoiseStress.AFTER_S:g} s "
+        f"of its end {stress['false_alarms_in_noise']}, elsewhere "
+        f"{stress['false_alarms_elsewhere']}; noise alarm active in "
+        f"{stress['noise_alarm_in_noise_pct']} % of the noise time, "
+        f"{stress['noise_alarm_elsewhere_pct']} % of the rest"
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +324,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="cache: label each DS1 record with the ensemble member that never saw it",
     )
+    p.add_argument(
+        "--noise-snr",
+        type=float,
+        default=None,
+        help="cache: add NST-style noise at this SNR (dB) first (2 min on/off from minute 5)",
+    )
+    p.add_argument("--noise-kind", default="em", choices=["bw", "em", "ma", "mixed"])
     args = p.parse_args(argv)
     from cardiowatch.settings import Settings
 
@@ -202,7 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data or Path(settings.data_dir) / "mitdb"
     if args.mode == "cache":
         model = args.model or Path(settings.beats_model)
-        cache(_names(args.records), data_dir, model, args.cache, out_of_fold=args.out_of_fold)
+        cache(
+            _names(args.records),
+            data_dir,
+            model,
+            args.cache,
+            out_of_fold=args.out_of_fold,
+            noise_snr_db=args.noise_snr,
+            noise_kind=args.noise_kind,
+        )
     else:
         print(table(replay(_names(args.records), args.cache, data_dir)))
     return 0

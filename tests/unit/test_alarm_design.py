@@ -1,13 +1,19 @@
-"""The alarm design loop's out-of-fold labels: each record gets the network that never saw it."""
+"""The alarm design loop: out-of-fold labels (each record gets the network that never saw it)
+and the noise-stressed records."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from scipy import signal
 
-from benchmarks.alarm_design import out_of_fold_classifier
+from benchmarks.alarm_design import noisy_record, out_of_fold_classifier
 from models.beats import AAMI_CLASSES, BeatEnsemble, BeatNet, FeatureSpec, encode_artifact
+from simulators.noise import nst_mask, qrs_signal_power
+from simulators.sources import WfdbRecord
 
 FOLDS = [["101", "106"], ["108", "112"], ["109", "116"]]
 
@@ -52,3 +58,25 @@ def test_a_record_outside_the_folds_or_a_single_network_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="one member per fold"):
         out_of_fold_classifier(single, "101")
+
+
+def test_noisy_record_adds_nst_noise_at_the_requested_snr_only_in_its_segments(
+    mitdb: Path,
+) -> None:
+    clean = WfdbRecord.load(mitdb / "100")
+    noisy = noisy_record(mitdb / "100", 0.0)
+    mask = nst_mask(len(clean.samples), clean.fs_hz)
+    assert mask.any()
+    assert not mask.all()
+    np.testing.assert_array_equal(noisy.samples[~mask], clean.samples[~mask])
+    gain = np.asarray(clean.gain)
+    noise_mv = (noisy.samples[mask].astype(np.float64) - clean.samples[mask]) / gain
+    # NST scaling: 0 dB means noise power equal to (QRS peak-to-peak) ** 2 / 8, per lead.
+    x_mv = (clean.samples.astype(np.float64) - np.asarray(clean.baseline)) / gain
+    for lead in range(x_mv.shape[1]):
+        hp = signal.butter(2, 0.5, btype="highpass", output="sos", fs=clean.fs_hz)
+        centred = signal.sosfiltfilt(hp, x_mv[:, lead])
+        s = qrs_signal_power(centred, clean.beat_samples(), clean.fs_hz)
+        snr_db = 10.0 * np.log10(s / np.mean(noise_mv[:, lead] ** 2))
+        assert abs(snr_db) < 0.5  # within the 16-bit rounding of the stored samples
+    assert noisy_record(mitdb / "100", 0.0).samples.tobytes() == noisy.samples.tobytes()
