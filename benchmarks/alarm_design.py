@@ -30,6 +30,9 @@ so the replay shows what noise does to the alarms: a noise stress test for the r
 
     python benchmarks/alarm_design.py cache --records DS1 --out-of-fold --noise-snr 6 --cache /tmp/e
     python benchmarks/alarm_design.py replay --records DS1 --cache /tmp/e
+
+``replay --detector JSON`` replays with other :class:`~models.rhythm.ArrhythmiaDetector`
+settings, e.g. ``--detector '{"noise_fraction": 0.375}'``.
 """
 
 from __future__ import annotations
@@ -331,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
         help="cache: add NST-style noise at this SNR (dB) first (2 min on/off from minute 5)",
     )
     p.add_argument("--noise-kind", default="em", choices=["bw", "em", "ma", "mixed"])
+    p.add_argument(
+        "--detector",
+        default="{}",
+        help="replay: ArrhythmiaDetector settings as JSON, e.g. '{\"noise_fraction\": 0.375}'",
+    )
     args = p.parse_args(argv)
     from cardiowatch.settings import Settings
 
@@ -348,7 +356,11 @@ def main(argv: list[str] | None = None) -> int:
             noise_kind=args.noise_kind,
         )
     else:
-        print(table(replay(_names(args.records), args.cache, data_dir)))
+        from models.rhythm import ArrhythmiaDetector
+
+        settings_kw = json.loads(args.detector)
+        build = None if not settings_kw else lambda fs: ArrhythmiaDetector(fs, **settings_kw)
+        print(table(replay(_names(args.records), args.cache, data_dir, build)))
     return 0
 
 
