@@ -32,7 +32,9 @@ so the replay shows what noise does to the alarms: a noise stress test for the r
     python benchmarks/alarm_design.py replay --records DS1 --cache /tmp/e
 
 ``replay --detector JSON`` replays with other :class:`~models.rhythm.ArrhythmiaDetector`
-settings, e.g. ``--detector '{"noise_fraction": 0.375}'``.
+settings, e.g. ``--detector '{"noise_fraction": 0.375}'``. The cache also keeps each beat's
+class logits, so ``replay --logit-offsets JSON`` (e.g. ``'{"Q": -2}'``) relabels the beats with
+other per-class offsets (:func:`relabel`) without running the classifier again.
 """
 
 from __future__ import annotations
@@ -138,11 +140,26 @@ def cache(
     from streams.offline import analyze_source
 
     rec: dict[str, list[Any]] = {}
-    orig_arr, orig_fp, orig_ff = (
+    orig_arr, orig_fp, orig_ff, orig_predict, orig_logits = (
         ArrhythmiaDetector.process,
         BeatFeaturizer.process,
         BeatFeaturizer.flush,
+        BeatClassifier.predict,
+        BeatClassifier.logits,
     )
+    last_logits: list[Any] = []
+
+    def logits(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = orig_logits(self, *args, **kwargs)
+        last_logits[:] = [out]
+        return out
+
+    def predict(self: Any, features: Any) -> list[str]:
+        labels = orig_predict(self, features)  # its logits pass through ``logits`` above
+        if labels:
+            rows = zip(features.sample_index.tolist(), last_logits[0], strict=True)
+            rec["logits"].extend(rows)
+        return labels
 
     def arr_process(self: Any, chunk: Any) -> Any:
         rec["beats"].extend(
@@ -167,39 +184,56 @@ def cache(
     ArrhythmiaDetector.process = arr_process  # type: ignore[method-assign]
     BeatFeaturizer.process = fp  # type: ignore[method-assign]
     BeatFeaturizer.flush = ff  # type: ignore[method-assign]
-    classifier = BeatClassifier.from_bytes(model.read_bytes())
-    out.mkdir(parents=True, exist_ok=True)
-    for name in records:
-        rec.clear()
-        rec.update(beats=[], filtered=[], morph=[])
-        if out_of_fold:
-            classifier = out_of_fold_classifier(model.read_bytes(), name)
-        path = data_dir / name
-        record = (
-            WfdbRecord.load(path)
-            if noise_snr_db is None
-            else noisy_record(path, noise_snr_db, kind=noise_kind)
-        )
-        result = analyze_source(WfdbSource(record), classifier=classifier)
-        morph = dict(rec["morph"])
-        beats = rec["beats"]
-        np.savez_compressed(
-            out / f"{name}.npz",
-            sample=np.asarray([b[0] for b in beats], np.int64),
-            label=np.asarray([b[1] for b in beats], "U1"),
-            quality=np.asarray([b[2] for b in beats], np.float64),
-            final=np.asarray([b[3] for b in beats], np.int64),
-            morph=np.stack([morph[b[0]] for b in beats]).astype(np.float32),
-            filtered=np.concatenate(rec["filtered"]),
-            alarms=np.asarray(json.dumps(result["alarms"])),
-            noise_snr_db=np.asarray(np.nan if noise_snr_db is None else noise_snr_db),
-            noise_kind=np.asarray(noise_kind),
-        )
-        print(name, len(beats), "beats", len(result["alarms"]), "alarms", flush=True)
+    BeatClassifier.predict = predict  # type: ignore[method-assign]
+    BeatClassifier.logits = logits  # type: ignore[method-assign]
+    try:
+        classifier = BeatClassifier.from_bytes(model.read_bytes())
+        out.mkdir(parents=True, exist_ok=True)
+        for name in records:
+            rec.clear()
+            rec.update(beats=[], filtered=[], morph=[], logits=[])
+            if out_of_fold:
+                classifier = out_of_fold_classifier(model.read_bytes(), name)
+            path = data_dir / name
+            record = (
+                WfdbRecord.load(path)
+                if noise_snr_db is None
+                else noisy_record(path, noise_snr_db, kind=noise_kind)
+            )
+            result = analyze_source(WfdbSource(record), classifier=classifier)
+            morph = dict(rec["morph"])
+            beats = rec["beats"]
+            beat_logits = dict(rec["logits"])
+            missing = np.full(len(classifier.classes), np.nan, np.float32)
+            np.savez_compressed(
+                out / f"{name}.npz",
+                sample=np.asarray([b[0] for b in beats], np.int64),
+                label=np.asarray([b[1] for b in beats], "U1"),
+                quality=np.asarray([b[2] for b in beats], np.float64),
+                final=np.asarray([b[3] for b in beats], np.int64),
+                morph=np.stack([morph[b[0]] for b in beats]).astype(np.float32),
+                logits=np.stack([beat_logits.get(b[0], missing) for b in beats]).astype(np.float32),
+                classes=np.asarray(classifier.classes, "U1"),
+                filtered=np.concatenate(rec["filtered"]),
+                alarms=np.asarray(json.dumps(result["alarms"])),
+                noise_snr_db=np.asarray(np.nan if noise_snr_db is None else noise_snr_db),
+                noise_kind=np.asarray(noise_kind),
+            )
+            print(name, len(beats), "beats", len(result["alarms"]), "alarms", flush=True)
+    finally:  # the hooks only live while the cache is made
+        ArrhythmiaDetector.process = orig_arr  # type: ignore[method-assign]
+        BeatFeaturizer.process = orig_fp  # type: ignore[method-assign]
+        BeatFeaturizer.flush = orig_ff  # type: ignore[method-assign]
+        BeatClassifier.predict = orig_predict  # type: ignore[method-assign]
+        BeatClassifier.logits = orig_logits  # type: ignore[method-assign]
 
 
 def replay(
-    records: list[str], cache_dir: Path, data_dir: Path, build: Any = None
+    records: list[str],
+    cache_dir: Path,
+    data_dir: Path,
+    build: Any = None,
+    logit_offsets: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Score the replayed alarms of ``records`` (the JSON of ``cardiowatch evaluate alarms``)."""
     from cardiowatch.evaluate_alarms import rhythm_episodes, score_record, summarise
@@ -208,7 +242,7 @@ def replay(
     for name in records:
         episodes, n, _ = rhythm_episodes(data_dir / name)
         path = cache_dir / f"{name}.npz"
-        alarms, _ = replay_record(path, data_dir, build)
+        alarms, _ = replay_record(path, data_dir, build, logit_offsets)
         per_record[name] = score_record(alarms, episodes, n)
         stress.add(path, alarms, per_record[name]["false_alarms"], n)
         samples += n
@@ -339,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         default="{}",
         help="replay: ArrhythmiaDetector settings as JSON, e.g. '{\"noise_fraction\": 0.375}'",
     )
+    p.add_argument(
+        "--logit-offsets",
+        default="{}",
+        help="replay: extra logit offset per class as JSON, e.g. '{\"Q\": -2}' (relabels)",
+    )
     args = p.parse_args(argv)
     from cardiowatch.settings import Settings
 
@@ -360,14 +399,57 @@ def main(argv: list[str] | None = None) -> int:
 
         settings_kw = json.loads(args.detector)
         build = None if not settings_kw else lambda fs: ArrhythmiaDetector(fs, **settings_kw)
-        print(table(replay(_names(args.records), args.cache, data_dir, build)))
+        offsets = {str(k): float(v) for k, v in json.loads(args.logit_offsets).items()}
+        print(table(replay(_names(args.records), args.cache, data_dir, build, offsets)))
     return 0
 
 
+def relabel(labels: Any, logits: Any, classes: Any, offsets: dict[str, float]) -> list[str | None]:
+    """Beat labels with ``offsets`` added to the cached class logits.
+
+    Parameters
+    ----------
+    labels
+        The cached labels (``""``: unlabelled).
+    logits
+        The cached logits, shape ``(n_beats, n_classes)``; a row of NaN (a beat the
+        classifier did not see) keeps its cached label.
+    classes
+        Class names, in logit order.
+    offsets
+        Extra offset per class name, added to that class's logit.
+
+    Returns
+    -------
+    list of str or None
+        The new labels (``None``: unlabelled).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> relabel(["V", "N", ""], np.array([[0.0, 1.0], [2.0, 0.0], [np.nan, np.nan]]),
+    ...         ["N", "V"], {"V": -1.5})
+    ['N', 'N', None]
+    """
+    names = [str(c) for c in classes]
+    unknown = sorted(set(offsets) - set(names))
+    if unknown:
+        raise ValueError(f"no class {unknown} among {names}")
+    shifted = np.asarray(logits, np.float64) + np.array([offsets.get(c, 0.0) for c in names])
+    seen = ~np.isnan(shifted).any(axis=1)
+    best = np.where(seen, np.nan_to_num(shifted).argmax(axis=1), -1)
+    return [
+        names[int(i)] if i >= 0 else (str(lab) or None) for i, lab in zip(best, labels, strict=True)
+    ]
+
+
 def replay_record(
-    path: Path, data_dir: Path, build: Any = None
+    path: Path, data_dir: Path, build: Any = None, logit_offsets: dict[str, float] | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """Alarms of one cached record through the current arrhythmia stage (``build`` makes it)."""
+    """Alarms of one cached record through the current arrhythmia stage (``build`` makes it).
+
+    With ``logit_offsets``, the beats are relabelled from the cached logits (:func:`relabel`).
+    """
     from models.rhythm import ArrhythmiaDetector, BeatShape, LabelledBeat
 
     z = np.load(path)
@@ -375,6 +457,10 @@ def replay_record(
     n = len(z["filtered"])
     det = ArrhythmiaDetector(fs_hz) if build is None else build(fs_hz)
     labels = [str(lab) or None for lab in z["label"]]
+    if logit_offsets:
+        if "logits" not in z.files:
+            raise ValueError(f"{path} has no logits: cache it again to replay other offsets")
+        labels = relabel(z["label"], z["logits"], z["classes"], logit_offsets)
     shapes = BeatShape().process(z["morph"], labels)
     beats = [
         LabelledBeat(int(s), lab, float(q), int(f), shape)

@@ -10,8 +10,15 @@ import pytest
 import torch
 from scipy import signal
 
-from benchmarks.alarm_design import noisy_record, out_of_fold_classifier
-from models.beats import AAMI_CLASSES, BeatEnsemble, BeatNet, FeatureSpec, encode_artifact
+from benchmarks.alarm_design import cache, noisy_record, out_of_fold_classifier, relabel
+from models.beats import (
+    AAMI_CLASSES,
+    BeatClassifier,
+    BeatEnsemble,
+    BeatNet,
+    FeatureSpec,
+    encode_artifact,
+)
 from simulators.noise import nst_mask, qrs_signal_power
 from simulators.sources import WfdbRecord
 
@@ -80,3 +87,38 @@ def test_noisy_record_adds_nst_noise_at_the_requested_snr_only_in_its_segments(
         snr_db = 10.0 * np.log10(s / np.mean(noise_mv[:, lead] ** 2))
         assert abs(snr_db) < 0.5  # within the 16-bit rounding of the stored samples
     assert noisy_record(mitdb / "100", 0.0).samples.tobytes() == noisy.samples.tobytes()
+
+
+def test_relabel_adds_the_offsets_to_the_cached_logits() -> None:
+    logits = np.array([[0.0, 1.0, 0.5], [2.0, 0.0, 1.9], [np.nan] * 3], np.float32)
+    classes = np.asarray(["N", "V", "Q"], "U1")
+    cached = np.asarray(["V", "N", "S"], "U1")
+    assert relabel(cached, logits, classes, {}) == ["V", "N", "S"]
+    assert relabel(cached, logits, classes, {"V": -0.75}) == ["Q", "N", "S"]
+    assert relabel(cached, logits, classes, {"Q": 0.2, "V": -2.0}) == ["Q", "Q", "S"]
+    with pytest.raises(ValueError, match="no class"):
+        relabel(cached, logits, classes, {"F": 1.0})
+
+
+def test_the_cache_keeps_each_beats_logits_and_replays_other_offsets(
+    mitdb: Path, tmp_path: Path
+) -> None:
+    import wfdb
+
+    rec = wfdb.rdrecord(str(mitdb / "119"), sampto=90 * 360)
+    wfdb.wrsamp(
+        "119", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, p_signal=rec.p_signal,
+        fmt=["16"] * rec.n_sig, adc_gain=rec.adc_gain, baseline=rec.baseline,
+        write_dir=str(tmp_path),
+    )  # fmt: skip
+    model = Path(__file__).resolve().parents[2] / "models" / "artifacts" / "beats.cwm"
+    predict = BeatClassifier.predict
+    cache(["119"], tmp_path, model, tmp_path / "cache")
+    assert BeatClassifier.predict is predict  # its recording hooks are gone again
+    z = np.load(tmp_path / "cache" / "119.npz")
+    assert len(z["label"]) > 80  # 90 s of sinus rhythm with ventricular ectopy
+    assert not np.isnan(z["logits"]).any()
+    assert list(z["classes"]) == list(AAMI_CLASSES)
+    assert [AAMI_CLASSES[i] for i in z["logits"].argmax(axis=1)] == list(z["label"])
+    assert relabel(z["label"], z["logits"], z["classes"], {"V": -50.0}).count("V") == 0
+    assert "V" in set(z["label"])
