@@ -22,6 +22,9 @@ Usage::
 Result of the first run (BENCHMARKS.md, "Rhythm alarms under electrode-motion noise"): false
 VT alarms at 6 dB fell from 991 to 14, but VT episode sensitivity without noise fell from
 66.7 to 30.8 % (real VT called Q), and the noise beats then fed false SVT and AF alarms.
+A second look (``alarm_design.py replay --logit-offsets '{"Q": -3}'``, same section) lowered
+the Q logit by 0 to 4: VT Se without noise came back to 59.0 % at most, while false VT at
+6 dB rose to 48-66, so the offsets do not rescue it either.
 """
 
 from __future__ import annotations
