@@ -43,8 +43,10 @@ import argparse
 import json
 import math
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 
@@ -181,12 +183,16 @@ def cache(
         rec["morph"].extend(zip(f.sample_index.tolist(), f.morph, strict=True))
         return f
 
-    ArrhythmiaDetector.process = arr_process  # type: ignore[method-assign]
-    BeatFeaturizer.process = fp  # type: ignore[method-assign]
-    BeatFeaturizer.flush = ff  # type: ignore[method-assign]
-    BeatClassifier.predict = predict  # type: ignore[method-assign]
-    BeatClassifier.logits = logits  # type: ignore[method-assign]
-    try:
+    hooks = [
+        (ArrhythmiaDetector, "process", arr_process),
+        (BeatFeaturizer, "process", fp),
+        (BeatFeaturizer, "flush", ff),
+        (BeatClassifier, "predict", predict),
+        (BeatClassifier, "logits", logits),
+    ]
+    with ExitStack() as undo:  # the hooks only live while the cache is made
+        for owner, attribute, hook in hooks:
+            undo.enter_context(patch.object(owner, attribute, hook))
         classifier = BeatClassifier.from_bytes(model.read_bytes())
         out.mkdir(parents=True, exist_ok=True)
         for name in records:
@@ -220,12 +226,6 @@ def cache(
                 noise_kind=np.asarray(noise_kind),
             )
             print(name, len(beats), "beats", len(result["alarms"]), "alarms", flush=True)
-    finally:  # the hooks only live while the cache is made
-        ArrhythmiaDetector.process = orig_arr  # type: ignore[method-assign]
-        BeatFeaturizer.process = orig_fp  # type: ignore[method-assign]
-        BeatFeaturizer.flush = orig_ff  # type: ignore[method-assign]
-        BeatClassifier.predict = orig_predict  # type: ignore[method-assign]
-        BeatClassifier.logits = orig_logits  # type: ignore[method-assign]
 
 
 def replay(

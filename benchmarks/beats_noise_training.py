@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from cardiowatch.beats_data import DS1, DS1_FOLDS, featurize_signal, load_beats, match_labels
+from cardiowatch.beats_data import DS1, DS1_FOLDS, build_record, load_beats
 from cardiowatch.settings import Settings
 from cardiowatch.train_beats import DEFAULT_VARIANT, VARIANT_FEATURES, VARIANTS
 from models.beats import (
@@ -55,7 +55,6 @@ from models.beats import (
     scores_table,
 )
 from simulators.noise import add_noise, nst_mask
-from simulators.sources import BEAT_SYMBOLS
 
 #: Seed offset of the training noise; the stress test uses offset 0 (``noisy_record``).
 TRAIN_NOISE_SEED = 50
@@ -66,23 +65,19 @@ def noisy_beats(
     data_dir: Path, name: str, snr_db: float, spec: FeatureSpec, k: int
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Morphology, RR features and labels of the beats inside the noise of one noisy copy."""
-    import wfdb
-
-    from cardiowatch.beats_data import MATCH_WINDOW_S
-
-    rec = wfdb.rdrecord(str(data_dir / name), physical=True)
-    ann = wfdb.rdann(str(data_dir / name), "atr")
-    fs_hz = float(rec.fs)
-    x = np.ascontiguousarray(rec.p_signal, dtype=np.float64)
-    ref = np.asarray(ann.sample, np.int64)
-    is_beat = np.fromiter((s in BEAT_SYMBOLS for s in ann.symbol), dtype=bool)
     seed = int(name) * 100 + TRAIN_NOISE_SEED + k
-    x_noisy = add_noise(x, ref[is_beat], fs_hz, snr_db=snr_db, kind="em", seed=seed)
-    f = featurize_signal(x_noisy, fs_hz, spec)
-    y, _ = match_labels(f.sample_index, ref, list(ann.symbol), round(MATCH_WINDOW_S * fs_hz))
-    mask = nst_mask(len(x), fs_hz)
-    inside = mask[np.minimum(f.sample_index, len(x) - 1)]
-    y = np.where((y < 0) & inside, Q, y)
+    masks: list[npt.NDArray[np.bool_]] = []  # where the noise is, set by ``noise``
+
+    def noise(
+        x: npt.NDArray[np.float64], fs_hz: float, beats: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float64]:
+        masks.append(nst_mask(len(x), fs_hz))
+        return add_noise(x, beats, fs_hz, snr_db=snr_db, kind="em", seed=seed)
+
+    r = build_record(data_dir, name, spec, transform=noise)
+    f, mask = r.features, masks[0]
+    inside = mask[np.minimum(f.sample_index, len(mask) - 1)]
+    y = np.where((r.y < 0) & inside, Q, r.y)
     keep = inside & (y >= 0)
     return f.morph[keep], f.rr[keep], y[keep]
 

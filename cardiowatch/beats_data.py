@@ -129,19 +129,34 @@ def match_labels(
     return y, missed
 
 
-def build_record(data_dir: Path, name: str, spec: FeatureSpec) -> RecordBeats:
-    """Features and labels of one MIT-BIH record (all leads fed, as the stream does)."""
+#: A change to a record's signal before its beats are found (a noise stress, say):
+#: ``(x_mv (n, n_leads), fs_hz, reference beat samples) -> x_mv``.
+SignalTransform = Callable[
+    [npt.NDArray[np.float64], float, npt.NDArray[np.int64]], npt.NDArray[np.float64]
+]
+
+
+def build_record(
+    data_dir: Path, name: str, spec: FeatureSpec, *, transform: SignalTransform | None = None
+) -> RecordBeats:
+    """Features and labels of one MIT-BIH record (all leads fed, as the stream does).
+
+    ``transform``, when given, changes the signal (mV) before detection; the labels still
+    come from the record's reference annotations.
+    """
     import wfdb
 
     rec = wfdb.rdrecord(str(data_dir / name), physical=True)
     ann = wfdb.rdann(str(data_dir / name), "atr")
     fs_hz = float(rec.fs)
     x = np.ascontiguousarray(rec.p_signal, dtype=np.float64)
+    ref = np.asarray(ann.sample, np.int64)
+    if transform is not None:
+        is_beat = np.fromiter((s in REFERENCE_BEATS for s in ann.symbol), dtype=bool)
+        x = transform(x, fs_hz, ref[is_beat])
     features = featurize_signal(x, fs_hz, spec)
     tolerance = round(MATCH_WINDOW_S * fs_hz)
-    y, missed = match_labels(
-        features.sample_index, np.asarray(ann.sample, np.int64), list(ann.symbol), tolerance
-    )
+    y, missed = match_labels(features.sample_index, ref, list(ann.symbol), tolerance)
     return RecordBeats(name, features, y, missed)
 
 
