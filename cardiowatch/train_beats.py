@@ -34,6 +34,7 @@ from cardiowatch.beats_data import DS1, DS1_FOLDS, load_beats
 from models.beats import (
     ALL_RR_FEATURES,
     RR_FEATURES,
+    SHIPPED_RR_FEATURES,
     BeatEnsemble,
     FeatureSpec,
     TrainConfig,
@@ -53,13 +54,16 @@ VARIANTS: dict[str, TrainConfig] = {
     "template_w1": TrainConfig(epochs=20, patience=5, class_weight_power=1.0),
     "template_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
     "rhythm_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
+    "sinus_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
 }
-#: RR feature columns of each variant (default: every column, :data:`ALL_RR_FEATURES`); the
-#: first three variants predate the template and P-wave columns, the ``template*`` ones the
-#: two rhythm-context columns.
+#: RR feature columns of each variant: the first three variants predate the template and
+#: P-wave columns, the ``template*`` ones the two rhythm-context columns; ``sinus_wide`` adds
+#: the sinus-reference columns (:data:`~models.beats.SINUS_FEATURES`) to the shipped ones.
 VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("base", "augment", "regularised"), RR_FEATURES),
-    **dict.fromkeys(("template", "template_w1", "template_wide"), ALL_RR_FEATURES[:-2]),
+    **dict.fromkeys(("template", "template_w1", "template_wide"), SHIPPED_RR_FEATURES[:-2]),
+    "rhythm_wide": SHIPPED_RR_FEATURES,
+    "sinus_wide": ALL_RR_FEATURES,
 }
 #: The variant ``cardiowatch train beats`` trains (the best DS1 out-of-fold score).
 DEFAULT_VARIANT = "rhythm_wide"
@@ -76,7 +80,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Cross-validate on DS1, write the ensemble artifact to ``out``; return the facts."""
     config = config or VARIANTS[variant]
-    spec = FeatureSpec(rr_features=VARIANT_FEATURES.get(variant, ALL_RR_FEATURES))
+    spec = FeatureSpec(rr_features=VARIANT_FEATURES[variant])
     t0 = time.perf_counter()
     task = progress.add_task("DS1 beats", total=len(DS1)) if progress is not None else None
 

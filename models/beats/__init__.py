@@ -12,6 +12,8 @@ decision offsets on out-of-fold logits; artifacts are self-describing byte strin
 from ._features import (
     ALL_RR_FEATURES,
     RR_FEATURES,
+    SHIPPED_RR_FEATURES,
+    SINUS_FEATURES,
     TEMPLATE_FEATURES,
     BeatFeatures,
     BeatFeaturizer,
@@ -34,6 +36,8 @@ __all__ = [
     "AAMI_CLASSES",
     "ALL_RR_FEATURES",
     "RR_FEATURES",
+    "SHIPPED_RR_FEATURES",
+    "SINUS_FEATURES",
     "TEMPLATE_FEATURES",
     "BeatClassifier",
     "BeatEnsemble",

@@ -26,6 +26,8 @@ from models.ecg import Beat
 __all__ = [
     "ALL_RR_FEATURES",
     "RR_FEATURES",
+    "SHIPPED_RR_FEATURES",
+    "SINUS_FEATURES",
     "TEMPLATE_FEATURES",
     "BeatFeatures",
     "BeatFeaturizer",
@@ -62,11 +64,23 @@ TEMPLATE_FEATURES = (
     "p_corr_local",  # mean p_corr of the last ``rr_local_beats`` beats (rhythm context)
 )
 
+#: Columns against a sinus RR reference that ectopic runs do not drag down: an upper
+#: percentile (``FeatureSpec.sinus_percentile``) of the last ``sinus_beats`` RR intervals,
+#: which stays the sinus interval while fewer than about a quarter of them are short.
+SINUS_FEATURES = (
+    "prev_over_sinus",  # previous RR / sinus reference (prematurity inside runs, bigeminy)
+    "next_over_sinus",  # next RR / sinus reference (compensatory pause)
+    "local_over_sinus",  # median of the last ``rr_local_beats`` RR / sinus reference (in a run)
+)
+
 #: Template columns of a beat with nothing to compare against (the first beat, or unused).
 _NEUTRAL_TEMPLATE = (1.0,) * (len(TEMPLATE_FEATURES) - 1)
 
 #: Every column a :class:`FeatureSpec` may name, in the order they are computed.
-ALL_RR_FEATURES = RR_FEATURES + TEMPLATE_FEATURES
+ALL_RR_FEATURES = RR_FEATURES + TEMPLATE_FEATURES + SINUS_FEATURES
+
+#: The columns of the committed model (and of a default :class:`FeatureSpec`).
+SHIPPED_RR_FEATURES = RR_FEATURES + TEMPLATE_FEATURES
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,9 @@ class FeatureSpec:
         is forgotten, but ectopic beats barely change it).
     template_slow
         Rate divisor for beats below ``template_min_corr``.
+    sinus_beats, sinus_percentile
+        The sinus RR reference of :data:`SINUS_FEATURES`: this percentile of the last
+        ``sinus_beats`` RR intervals (the running mean RR until 4 are known).
     """
 
     grid_hz: float = 180.0
@@ -116,10 +133,12 @@ class FeatureSpec:
     rr_max_s: float = 3.0
     ratio_max: float = 4.0
     filter_band_hz: tuple[float, float] = (0.5, 40.0)
-    rr_features: tuple[str, ...] = field(default=ALL_RR_FEATURES)
+    rr_features: tuple[str, ...] = field(default=SHIPPED_RR_FEATURES)
     template_beats: int = 20
     template_min_corr: float = 0.8
     template_slow: float = 25.0
+    sinus_beats: int = 32
+    sinus_percentile: float = 75.0
 
     def __post_init__(self) -> None:
         unknown = set(self.rr_features) - set(ALL_RR_FEATURES)
@@ -148,6 +167,10 @@ class FeatureSpec:
         d = asdict(self)
         d["filter_band_hz"] = list(self.filter_band_hz)
         d["rr_features"] = list(self.rr_features)
+        if not set(self.rr_features) & set(SINUS_FEATURES):
+            # Unused: left out, so specs without these columns keep their saved form (and
+            # their feature-cache key).
+            del d["sinus_beats"], d["sinus_percentile"]
         return d
 
     @classmethod
@@ -263,8 +286,9 @@ class BeatFeaturizer:
         offsets_s = self.spec.offsets_s
         self._qrs = (offsets_s >= -0.05) & (offsets_s <= 0.10)
         self._p_wave = (offsets_s >= -0.23) & (offsets_s <= -0.07)
-        n_before = len(RR_FEATURES) + 1  # the template columns come last
-        self._uses_template = bool(np.any(self._columns >= n_before))
+        template_cols = [ALL_RR_FEATURES.index(n) for n in TEMPLATE_FEATURES[1:]]
+        self._uses_template = bool(np.isin(self._columns, template_cols).any())
+        self._uses_sinus = bool(set(self.spec.rr_features) & set(SINUS_FEATURES))
         self.reset()
 
     @property
@@ -285,6 +309,7 @@ class BeatFeaturizer:
         self._template: F32 | None = None  # running dominant beat (scaled morphology)
         self._template_count = 0
         self._p_corr_local: deque[float] = deque(maxlen=self.spec.rr_local_beats)
+        self._rr_sinus: deque[int] = deque(maxlen=self.spec.sinus_beats)
 
     @property
     def _end(self) -> int:
@@ -393,6 +418,10 @@ class BeatFeaturizer:
             return min(a / b, spec.ratio_max) if b > 0 else 1.0
 
         median_n = float(np.median(self._rr_local)) if self._rr_local else mean_n
+        if self._uses_sinus and len(self._rr_sinus) >= 4:
+            sinus_n = float(np.percentile(self._rr_sinus, spec.sinus_percentile))
+        else:
+            sinus_n = mean_n
         scaled = morph / np.float32(amp) if amp > 0 else morph
         template = self._template_features(scaled) if self._uses_template else _NEUTRAL_TEMPLATE
         every = np.asarray(
@@ -409,12 +438,17 @@ class BeatFeaturizer:
                 ratio(next_n, local_n),
                 ratio(prev_n, median_n),
                 *template,
+                ratio(prev_n, sinus_n),
+                ratio(next_n, sinus_n),
+                ratio(median_n, sinus_n),
             ],
             np.float32,
         )
         rr = every[self._columns]
         if self._last_r is not None and prev is not None:
             self._rr_local.append(min(int(prev), round(max_n)))
+            if self._uses_sinus:
+                self._rr_sinus.append(min(int(prev), round(max_n)))
             self._rr_mean.update(prev_n)
         self._last_r = r
         return r, quality, scaled, rr

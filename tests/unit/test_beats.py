@@ -239,6 +239,31 @@ def test_irregularity_features_use_only_past_intervals() -> None:
     assert f.rr[after, irregular] > 0.0
 
 
+def test_sinus_reference_is_not_dragged_down_by_an_ectopic_run() -> None:
+    # 40 sinus beats every 300 samples, a run of 12 beats every 180 samples, sinus again.
+    r = [100 + 300 * k for k in range(40)]
+    r += [r[-1] + 180 * k for k in range(1, 13)]
+    r += [r[-1] + 300 * k for k in range(1, 6)]
+    spec = FeatureSpec(rr_features=ALL_RR_FEATURES)
+    feat = BeatFeaturizer(FS_HZ, spec=spec)
+    f = feat.process(np.zeros((r[-1] + 400, 1)), [Beat(s) for s in r])
+    names = spec.rr_features
+
+    def col(name: str) -> npt.NDArray[np.float32]:
+        return f.rr[:, names.index(name)]
+
+    late_in_run = list(f.sample_index).index(r[50])
+    assert col("prev_over_median_local")[late_in_run] == pytest.approx(1.0), "local is the run"
+    assert col("prev_over_sinus")[late_in_run] == pytest.approx(0.6)
+    assert col("local_over_sinus")[late_in_run] == pytest.approx(0.6)
+    after_run = list(f.sample_index).index(r[51])
+    assert col("next_over_sinus")[after_run] == pytest.approx(1.0)
+    assert col("prev_over_sinus")[10] == pytest.approx(1.0)
+    # A spec without these columns saves the same form (and cache key) as before they existed.
+    assert "sinus_beats" not in FeatureSpec().to_dict()
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+
+
 def test_ensemble_artifact_is_format_2_and_round_trips() -> None:
     spec = FeatureSpec()
     members = [decode_artifact(untrained_artifact(s))[1] for s in (1, 2)]
