@@ -80,7 +80,9 @@ def cross_validate(
     scored after each one. The epoch count with the best *mean* validation score over the
     folds (:func:`~models.beats._train.selection_score`, at least ``config.min_epochs``; ties
     take the earlier) is chosen, and every member keeps its weights of that epoch, so no
-    member's stopping point depends on its own held-out patients alone.
+    member's stopping point depends on its own held-out patients alone. With
+    ``config.average_epochs`` above 1, "the weights of epoch ``e``" are the mean of the
+    weights after that epoch and the ones before it, for the curve as for the members.
 
     Parameters
     ----------
@@ -117,13 +119,14 @@ def cross_validate(
             spec, train, val, replace(run_config, seed=config.seed + k),
             run_epochs=n_run, keep_states=True, on_epoch=hook,
         )  # fmt: skip
+        states = _averaged(result.states, config.average_epochs)
         logits = []
-        for state in result.states:
+        for state in states:
             result.net.load_state_dict(state)
             logits.append(net_logits(result.net, val[0], val[1]))
         per_epoch_logits.append(logits)
         figures.append([_fold_figures(val[2], lg) for lg in logits])
-        nets.append((result.net, result.states))
+        nets.append((result.net, states))
         history.append(result.history)
     curve = []
     for e in range(n_run):
@@ -149,6 +152,17 @@ def cross_validate(
         members=members, oof_logits=oof, best_epochs=[epoch] * n_folds, history=history,
         epoch=epoch, curve=curve, fold_best_epochs=fold_best,
     )  # fmt: skip
+
+
+def _averaged(states: list[dict[str, torch.Tensor]], n: int) -> list[dict[str, torch.Tensor]]:
+    """Each epoch's weights averaged with those of the ``n - 1`` epochs before it."""
+    if n <= 1:
+        return states
+    out = []
+    for e in range(len(states)):
+        window = states[max(0, e - n + 1) : e + 1]
+        out.append({k: torch.stack([s[k] for s in window]).mean(dim=0) for k in states[e]})
+    return out
 
 
 def fit_logit_bias(

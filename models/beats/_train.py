@@ -64,6 +64,10 @@ class TrainConfig:
     rr_skip
         Give the network a linear path from the RR features to the logits
         (:class:`~models.beats.BeatNet` ``rr_skip``).
+    average_epochs
+        In cross-validation, each member's network at epoch ``e`` is the mean of its weights
+        after epochs ``e - average_epochs + 1 .. e`` (1 = the weights of epoch ``e``); the
+        validation curve, the epoch choice and the shipped weights all use that mean.
     """
 
     epochs: int = 30
@@ -80,6 +84,7 @@ class TrainConfig:
     cv_epochs: int = 12
     min_epochs: int = 3
     rr_skip: bool = False
+    average_epochs: int = 1
 
 
 @dataclass(frozen=True)

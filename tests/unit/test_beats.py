@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -329,6 +330,29 @@ def test_cross_validation_keeps_one_epoch_count_from_the_mean_curve() -> None:
         spec, (morph[~held], rr[~held], y[~held]), None, config, run_epochs=cv.epoch
     )
     assert encode_artifact(alone.net, spec) == encode_artifact(cv.members[0], spec)
+
+
+def test_cross_validation_can_average_each_members_last_epochs() -> None:
+    spec = FeatureSpec()
+    morph, rr, y = synthetic_beats(600, 6)
+    fold = np.arange(600, dtype=np.int64) % 3
+    config = TrainConfig(
+        epochs=8, batch_size=64, seed=1, threads=1, cv_epochs=5, min_epochs=3, average_epochs=2
+    )
+    cv = cross_validate(spec, (morph, rr, y), fold, config)
+    # Member 0 is the mean of the weights after epochs e - 1 and e of the same run.
+    held = fold == 0
+    train = (morph[~held], rr[~held], y[~held])
+    runs = [
+        train_beat_net(spec, train, None, config, run_epochs=e).net
+        for e in (cv.epoch - 1, cv.epoch)
+    ]
+    for name, value in cv.members[0].state_dict().items():
+        mean = (runs[0].state_dict()[name] + runs[1].state_dict()[name]) / 2
+        assert torch.allclose(value, mean, atol=1e-6), name
+    assert np.allclose(cv.oof_logits[held], net_logits(cv.members[0], morph[held], rr[held]))
+    plain = cross_validate(spec, (morph, rr, y), fold, replace(config, average_epochs=1))
+    assert not np.array_equal(plain.oof_logits, cv.oof_logits)
 
 
 def test_logit_bias_recovers_a_shifted_class() -> None:
