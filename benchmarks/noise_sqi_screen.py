@@ -27,9 +27,18 @@ the windows entirely inside the noise, and of the clean windows
 that overlap a reference VT/VFL episode or lie inside an AFIB/AFL episode. A usable noise
 measure flags much noise and no VT: a VT window flagged as noise would hold back its alarm.
 
+``--flag B,P --flag-out DIR`` also writes copies of both caches (``DIR/clean``,
+``DIR/noisy``) in which every beat whose trailing window (the latest 5 s window that ends at
+or before it) is flagged by the combined measure gets QRS quality 0, so that ``alarm_design.py
+replay`` shows what the flag would do through the existing noise alarm (mean quality below
+0.3 over 8 beats).
+
 Usage::
 
     python benchmarks/noise_sqi_screen.py --clean /tmp/oof --noisy /tmp/oof_em6
+    python benchmarks/noise_sqi_screen.py --clean /tmp/oof --noisy /tmp/oof_em6 \
+        --flag 0.8,0.4 --flag-out /tmp/flagged
+    python benchmarks/alarm_design.py replay --records DS1 --cache /tmp/flagged/noisy
 """
 
 from __future__ import annotations
@@ -143,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--records", default=",".join(DS1))
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--window-s", type=float, default=5.0)
+    p.add_argument("--flag", default=None, help="B,P: agreement below B and periodicity below P")
+    p.add_argument("--flag-out", type=Path, default=None, help="write flagged cache copies here")
     args = p.parse_args(argv)
+    flag = tuple(float(v) for v in args.flag.split(",")) if args.flag else None
+    if (flag is None) != (args.flag_out is None) or (flag is not None and len(flag) != 2):
+        p.error("--flag B,P and --flag-out DIR go together")
     from cardiowatch.settings import Settings
 
     data_dir = args.data or Path(Settings.from_env().data_dir) / "mitdb"
@@ -163,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             _record_measures(data_dir / name, cache / f"{name}.npz", fs_hz, args.window_s)
             for cache in (args.clean, args.noisy)
         )
+        if flag is not None and args.flag_out is not None:
+            for sub, cache, m in (("clean", args.clean, m_clean), ("noisy", args.noisy, m_noisy)):
+                write_flagged(cache / f"{name}.npz", args.flag_out / sub, m, flag, win, step)
         inside = np.asarray([mask[a : a + win].all() for a in starts])
         clean.append(m_clean)
         noise.append(m_noisy[inside])
@@ -189,6 +206,29 @@ def _record_measures(record: Path, cache: Path, fs_hz: float, window_s: float) -
     lead_mv = (rec.samples[:, 0].astype(np.float64) - rec.baseline[0]) / rec.gain[0]
     other = np.sort(np.asarray(processing.gqrs_detect(sig=lead_mv, fs=fs_hz), np.int64))
     return window_measures(filtered, fs_hz, window_s, 1.0, (ours, other))
+
+
+def write_flagged(
+    cache: Path, out_dir: Path, m: F64, flag: tuple[float, ...], win: int, step: int
+) -> int:
+    """Copy one cached record with QRS quality 0 for beats in flagged windows; count them.
+
+    A beat at sample ``s`` is judged by window ``(s - win) // step``, the latest window that
+    ends at or before it (none before the first window ends).
+    """
+    agree = list(MEASURES).index("detector_agreement")
+    period = list(MEASURES).index("periodicity")
+    noisy = (m[:, agree] < flag[0]) & (m[:, period] < flag[1])
+    with np.load(cache) as z:
+        arrays = {k: z[k] for k in z.files}
+    k = (arrays["sample"] - win) // step
+    flagged = np.zeros(len(k), bool)
+    seen = (k >= 0) & (k < len(noisy))
+    flagged[seen] = noisy[k[seen]]
+    arrays["quality"] = np.where(flagged, 0.0, arrays["quality"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(out_dir / cache.name, **arrays)
+    return int(flagged.sum())
 
 
 def _print_table(c: F64, nz: F64, v: F64, f: F64) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from benchmarks.noise_sqi_screen import MEASURES, bsqi, window_measures
+from benchmarks.noise_sqi_screen import MEASURES, bsqi, window_measures, write_flagged
 from simulators.synthetic import SyntheticPatient
 
 FS_HZ = 360.0
@@ -31,3 +33,17 @@ def test_detector_agreement_counts_beats_both_found_over_beats_either_found() ->
     x = np.zeros(7200)
     m = window_measures(x, FS_HZ, 5.0, 1.0, (beats, beats + 20))
     assert np.all(m[:, list(MEASURES).index("detector_agreement")] == 1.0)
+
+
+def test_flagged_copy_zeroes_the_quality_of_beats_judged_by_a_flagged_trailing_window(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "101.npz"
+    np.savez(cache, sample=np.array([100, 2000, 4000]), quality=np.full(3, 0.9), other=np.ones(2))
+    m = np.ones((10, len(MEASURES)))
+    m[6] = 0.1  # window 6 covers samples 2160..3960; beat 4000 is judged by it
+    n = write_flagged(cache, tmp_path / "out", m, (0.8, 0.4), win=1800, step=360)
+    with np.load(tmp_path / "out" / "101.npz") as z:
+        assert z["quality"].tolist() == [0.9, 0.9, 0.0]
+        assert z["other"].tolist() == [1.0, 1.0], "the rest of the cache is copied"
+    assert n == 1
