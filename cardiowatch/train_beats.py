@@ -75,8 +75,8 @@ DEFAULT_VARIANT = "rhythm_wide"
 def config_record(config: TrainConfig) -> dict[str, Any]:
     """``config`` for an artifact's metadata.
 
-    ``average_epochs`` is left out at its default (1), so the recipes that predate it still
-    retrain to byte-identical artifacts.
+    ``average_epochs`` is left out at its default (1), so the artifacts of the recipes that
+    predate it keep their metadata (and retrain to the same bytes on the same machine).
     """
     record = asdict(config)
     if record["average_epochs"] == 1:

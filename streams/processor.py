@@ -50,11 +50,12 @@ STRIP_S = 4.0
 #: arrhythmia detector's rules live in their own objects (bigeminy/trigeminy with a grace
 #: period), the heart-rate average can restart on a sustained slowing, and the beat shape
 #: and AF measure keep P-wave correlations. 6: the SVT rule keeps the previous beat's RR
-#: interval (an onset is judged abrupt only against a trusted interval). A stored
+#: interval (an onset is judged abrupt only against a trusted interval). 7: the beat
+#: featurizer keeps a sinus RR history (for models that name its sinus columns). A stored
 #: state of another version (states pickled before the field existed read as 1) is dropped and
 #: the patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
 #: unpickled into a half-compatible monitor.
-ECG_STATE_VERSION = 6
+ECG_STATE_VERSION = 7
 
 
 @dataclass(frozen=True)
