@@ -15,8 +15,9 @@ classic measures:
 * ``detector_agreement``: bSQI (Li, Clifford & Tarassenko 2008), the beats two different
   detectors agree on (within 150 ms) over the beats either found: the stream's own detections
   (from the cache) against ``wfdb.processing.gqrs_detect`` on the raw primary lead (the
-  record, with the cache's noise added again when it has any); low = noisy. ``gqrs`` runs
-  offline here, so this measures whether the idea is worth a streaming second detector.
+  record, with the cache's noise added again when it has any); low = noisy.
+  ``gqrs_detect`` takes a whole record at once, so this measures whether the idea is worth a
+  streaming second detector.
 
 Then two measures together: a window is flagged when its detector agreement is below ``b``
 and its periodicity below ``p``, for a small grid of ``(b, p)``.
