@@ -109,7 +109,7 @@ def noisy_record(path: Path, snr_db: float, *, kind: str = "em", seed: int = 0) 
     rec = WfdbRecord.load(path)
     gain = np.asarray(rec.gain, dtype=np.float64)
     baseline = np.asarray(rec.baseline, dtype=np.float64)
-    x_mv = (rec.samples.astype(np.float64) - baseline) / gain
+    x_mv = rec.physical()
     record_seed = (int(path.name) if path.name.isdigit() else 0) * 100 + seed
     if kind not in NOISE_KINDS:
         raise ValueError(f"noise kind must be one of {NOISE_KINDS}")

@@ -57,6 +57,7 @@ from models.beats import (
     fit_logit_bias,
     scores_table,
 )
+from models.ecg import nearest_distance
 from simulators.noise import add_noise, nst_mask
 
 #: Seed offset of the training noise; the stress test uses offset 0 (``noisy_record``).
@@ -90,20 +91,10 @@ def noisy_beats(
     r = build_record(data_dir, name, spec, transform=noise)
     f, mask = r.features, masks[0]
     inside = mask[np.minimum(f.sample_index, len(mask) - 1)]
-    far = _distance(f.sample_index, refs[0]) >= q_min_s * fs[0]
+    far = nearest_distance(f.sample_index, refs[0]) >= q_min_s * fs[0]
     y = np.where((r.y < 0) & inside & far, Q, r.y)
     keep = inside & (y >= 0)
     return f.morph[keep], f.rr[keep], y[keep]
-
-
-def _distance(samples: npt.NDArray[np.int64], ref: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Samples from each of ``samples`` to the nearest of the sorted ``ref``."""
-    if len(ref) == 0:
-        return np.full(len(samples), np.iinfo(np.int64).max)
-    i = np.clip(np.searchsorted(ref, samples), 1, max(1, len(ref) - 1))
-    i = np.minimum(i, len(ref) - 1)
-    nearest = np.minimum(np.abs(samples - ref[i - 1]), np.abs(samples - ref[i]))
-    return np.asarray(nearest, np.int64)
 
 
 def in_v_runs(y: npt.NDArray[np.int64], min_run: int = 3) -> npt.NDArray[np.bool_]:

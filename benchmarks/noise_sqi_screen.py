@@ -1,9 +1,9 @@
-"""Screen single-lead signal-quality measures: do they tell noise from clean ECG and from VT?
+"""Screen signal-quality measures on the samples: do they tell noise from clean ECG and from VT?
 
 Reads two caches of ``alarm_design.py cache`` made with the same records and model, one
 without noise and one with ``--noise-snr`` (NST pattern: 2 minutes on, 2 off, from minute 5).
 Both hold each record's filtered primary lead (0.5-40 Hz band-pass, 60 Hz notch), which is
-what a measure inside the ECG pipeline would see. Every 5 s window (1 s step) gets four
+what a measure inside the ECG pipeline would see. Every 5 s window (1 s step) gets five
 classic measures:
 
 * ``kurtosis``: of the samples (a clean ECG is peaky; noise makes it Gaussian); low = noisy.
@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cardiowatch.beats_data import DS1
 from cardiowatch.evaluate_alarms import rhythm_episodes
+from models.ecg import nearest_distance
 from simulators.noise import nst_mask
 
 F64 = npt.NDArray[np.float64]
@@ -124,13 +125,17 @@ def bsqi(ours: npt.NDArray[np.int64], other: npt.NDArray[np.int64], tol: int) ->
     """
     if len(ours) + len(other) == 0:
         return 1.0
-    if len(ours) == 0 or len(other) == 0:
-        return 0.0
-    i = np.searchsorted(other, ours)
-    before = other[np.clip(i - 1, 0, len(other) - 1)]
-    after = other[np.clip(i, 0, len(other) - 1)]
-    matched = int((np.minimum(np.abs(ours - before), np.abs(ours - after)) <= tol).sum())
+    matched = int((nearest_distance(ours, other) <= tol).sum())
     return matched / (len(ours) + len(other) - matched)
+
+
+def combined_flag(
+    m: F64, agreement_below: float, periodicity_below: float
+) -> npt.NDArray[np.bool_]:
+    """Windows of ``m`` (rows of :data:`MEASURES`) with low agreement and low periodicity."""
+    agree = list(MEASURES).index("detector_agreement")
+    period = list(MEASURES).index("periodicity")
+    return (m[:, agree] < agreement_below) & (m[:, period] < periodicity_below)
 
 
 def _periodicity(seg: F64, lag0: int, lag1: int) -> float:
@@ -204,7 +209,7 @@ def _record_measures(record: Path, cache: Path, fs_hz: float, window_s: float) -
         snr_db = float(z["noise_snr_db"]) if "noise_snr_db" in z.files else math.nan
         kind = str(z["noise_kind"]) if "noise_kind" in z.files else "em"
     rec = WfdbRecord.load(record) if math.isnan(snr_db) else noisy_record(record, snr_db, kind=kind)
-    lead_mv = (rec.samples[:, 0].astype(np.float64) - rec.baseline[0]) / rec.gain[0]
+    lead_mv = rec.physical()[:, 0]
     other = np.sort(np.asarray(processing.gqrs_detect(sig=lead_mv, fs=fs_hz), np.int64))
     return window_measures(filtered, fs_hz, window_s, 1.0, (ours, other))
 
@@ -217,9 +222,7 @@ def write_flagged(
     A beat at sample ``s`` is judged by window ``(s - win) // step``, the latest window that
     ends at or before it (none before the first window ends).
     """
-    agree = list(MEASURES).index("detector_agreement")
-    period = list(MEASURES).index("periodicity")
-    noisy = (m[:, agree] < flag[0]) & (m[:, period] < flag[1])
+    noisy = combined_flag(m, flag[0], flag[1])
     with np.load(cache) as z:
         arrays = {k: z[k] for k in z.files}
     k = (arrays["sample"] - win) // step
@@ -245,11 +248,8 @@ def _print_table(c: F64, nz: F64, v: F64, f: F64) -> None:
             flagged = [100.0 * float(np.mean(s > thr)) if len(s) else float("nan") for s in score]
             print(f"| {name} | {flagged[0]:.2f} | {flagged[1]:.1f} | {flagged[2]:.1f} | "
                   f"{flagged[3]:.1f} |")  # fmt: skip
-    agree, period = list(MEASURES).index("detector_agreement"), list(MEASURES).index("periodicity")
     for b, p in COMBINED:
-        rates = [
-            100.0 * float(np.mean((m[:, agree] < b) & (m[:, period] < p))) for m in (c, nz, v, f)
-        ]
+        rates = [100.0 * float(np.mean(combined_flag(m, b, p))) for m in (c, nz, v, f)]
         print(f"| agreement < {b:g} and periodicity < {p:g} | {rates[0]:.2f} | {rates[1]:.1f} | "
               f"{rates[2]:.1f} | {rates[3]:.1f} |")  # fmt: skip
 

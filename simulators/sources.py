@@ -89,6 +89,11 @@ class WfdbRecord:
             ann_symbols=ann_symbols,
         )
 
+    def physical(self) -> npt.NDArray[np.float64]:
+        """The samples in physical units (``(digital - baseline) / gain``), ``(n, n_leads)``."""
+        baseline = np.asarray(self.baseline, dtype=np.float64)
+        return (self.samples.astype(np.float64) - baseline) / np.asarray(self.gain, np.float64)
+
     def beat_samples(self) -> npt.NDArray[np.int64]:
         """Sample indices of the reference beat annotations."""
         keep = np.fromiter((s in BEAT_SYMBOLS for s in self.ann_symbols), dtype=bool)

@@ -153,6 +153,11 @@ class FeatureSpec:
         return np.arange(-n_before, n_after + 1, dtype=np.float64) / self.grid_hz
 
     @property
+    def uses_sinus(self) -> bool:
+        """Whether any column needs the sinus RR reference (:data:`SINUS_FEATURES`)."""
+        return bool(set(self.rr_features) & set(SINUS_FEATURES))
+
+    @property
     def n_morph(self) -> int:
         """Number of morphology samples per beat."""
         return len(self.offsets_s)
@@ -167,7 +172,7 @@ class FeatureSpec:
         d = asdict(self)
         d["filter_band_hz"] = list(self.filter_band_hz)
         d["rr_features"] = list(self.rr_features)
-        if not set(self.rr_features) & set(SINUS_FEATURES):
+        if not self.uses_sinus:
             # Unused: left out, so specs without these columns keep their saved form (and
             # their feature-cache key).
             del d["sinus_beats"], d["sinus_percentile"]
@@ -288,7 +293,7 @@ class BeatFeaturizer:
         self._p_wave = (offsets_s >= -0.23) & (offsets_s <= -0.07)
         template_cols = [ALL_RR_FEATURES.index(n) for n in TEMPLATE_FEATURES[1:]]
         self._uses_template = bool(np.isin(self._columns, template_cols).any())
-        self._uses_sinus = bool(set(self.spec.rr_features) & set(SINUS_FEATURES))
+        self._uses_sinus = self.spec.uses_sinus
         self.reset()
 
     @property

@@ -10,7 +10,7 @@ reference annotations as ANSI/AAMI EC57 does.
 from ._filters import BandpassFilter, NotchFilter
 from ._pipeline import EcgBeatPipeline
 from ._qrs import QrsDetector
-from ._scoring import BeatScore, match_beats
+from ._scoring import BeatScore, match_beats, nearest_distance
 from ._types import Beat
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "NotchFilter",
     "QrsDetector",
     "match_beats",
+    "nearest_distance",
 ]

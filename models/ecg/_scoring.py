@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["BeatScore", "match_beats"]
+__all__ = ["BeatScore", "match_beats", "nearest_distance"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,24 @@ def _in_intervals(x: NDArray[np.int64], intervals: Sequence[tuple[int, int]]) ->
     for lo, hi in intervals:
         out |= (x >= lo) & (x <= hi)
     return out
+
+
+def nearest_distance(samples: ArrayLike, sorted_ref: ArrayLike) -> NDArray[np.int64]:
+    """Samples from each of ``samples`` to the nearest of ``sorted_ref`` (sorted ascending).
+
+    With no reference at all, every distance is the largest int64.
+
+    >>> nearest_distance([0, 5, 9, 20], [3, 10]).tolist()
+    [3, 2, 1, 10]
+    """
+    x = np.asarray(samples, dtype=np.int64)
+    ref = np.asarray(sorted_ref, dtype=np.int64)
+    if ref.size == 0:
+        return np.full(x.shape, np.iinfo(np.int64).max, dtype=np.int64)
+    i = np.searchsorted(ref, x)
+    before = ref[np.clip(i - 1, 0, ref.size - 1)]
+    after = ref[np.clip(i, 0, ref.size - 1)]
+    return np.asarray(np.minimum(np.abs(x - before), np.abs(x - after)), dtype=np.int64)
 
 
 def match_beats(
