@@ -14,10 +14,12 @@ classic measures:
   noise does not); low = noisy.
 * ``detector_agreement``: bSQI (Li, Clifford & Tarassenko 2008), the beats two different
   detectors agree on (within 150 ms) over the beats either found: the stream's own detections
-  (from the cache) against ``wfdb.processing.gqrs_detect`` on the raw primary lead (the
-  record, with the cache's noise added again when it has any); low = noisy.
-  ``gqrs_detect`` takes a whole record at once, so this measures whether the idea is worth a
-  streaming second detector.
+  (from the cache) against a second detector on the raw primary lead (the record, with the
+  cache's noise added again when it has any); low = noisy. ``--second lt`` (the default) is
+  the project's streaming curve-length-transform detector
+  (:class:`models.ecg.LengthTransformDetector`, fed 1 s chunks as the stream would);
+  ``--second gqrs`` is ``wfdb.processing.gqrs_detect``, which takes a whole record at once
+  (the first screen's choice).
 
 Then two measures together: a window is flagged when its detector agreement is below ``b``
 and its periodicity below ``p``, for a small grid of ``(b, p)``.
@@ -57,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cardiowatch.beats_data import DS1
 from cardiowatch.evaluate_alarms import rhythm_episodes
-from models.ecg import nearest_distance
+from models.ecg import LengthTransformDetector, nearest_distance
 from simulators.noise import nst_mask
 
 F64 = npt.NDArray[np.float64]
@@ -73,6 +75,7 @@ FLAG_PCT = (0.5, 1.0, 2.0, 5.0)
 #: (detector agreement below, periodicity below) pairs of the combined flag.
 COMBINED = ((0.6, 0.3), (0.7, 0.3), (0.7, 0.4), (0.8, 0.3), (0.8, 0.4))
 MATCH_S = 0.15
+SECOND_DETECTORS = ("lt", "gqrs")
 
 
 def window_measures(
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--records", default=",".join(DS1))
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--window-s", type=float, default=5.0)
+    p.add_argument("--second", choices=SECOND_DETECTORS, default="lt", help="second detector")
     p.add_argument("--flag", default=None, help="B,P: agreement below B and periodicity below P")
     p.add_argument("--flag-out", type=Path, default=None, help="write flagged cache copies here")
     args = p.parse_args(argv)
@@ -180,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                 in_af[e.onset : e.end] = True
         mask = nst_mask(n, fs_hz)
         m_clean, m_noisy = (
-            _record_measures(data_dir / name, cache / f"{name}.npz", fs_hz, args.window_s)
+            _record_measures(
+                data_dir / name, cache / f"{name}.npz", fs_hz, args.window_s, args.second
+            )
             for cache in (args.clean, args.noisy)
         )
         if flag is not None and args.flag_out is not None:
@@ -196,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _record_measures(record: Path, cache: Path, fs_hz: float, window_s: float) -> F64:
+def _record_measures(
+    record: Path, cache: Path, fs_hz: float, window_s: float, second: str = "lt"
+) -> F64:
     """The window measures of one cached record (its noise, if any, added again)."""
-    from wfdb import processing
-
     from benchmarks.alarm_design import noisy_record
     from simulators.sources import WfdbRecord
 
@@ -209,9 +215,22 @@ def _record_measures(record: Path, cache: Path, fs_hz: float, window_s: float) -
         snr_db = float(z["noise_snr_db"]) if "noise_snr_db" in z.files else math.nan
         kind = str(z["noise_kind"]) if "noise_kind" in z.files else "em"
     rec = WfdbRecord.load(record) if math.isnan(snr_db) else noisy_record(record, snr_db, kind=kind)
-    lead_mv = rec.physical()[:, 0]
-    other = np.sort(np.asarray(processing.gqrs_detect(sig=lead_mv, fs=fs_hz), np.int64))
+    other = second_detector_beats(rec.physical()[:, 0], fs_hz, second)
     return window_measures(filtered, fs_hz, window_s, 1.0, (ours, other))
+
+
+def second_detector_beats(lead_mv: F64, fs_hz: float, second: str) -> npt.NDArray[np.int64]:
+    """Sorted beat samples of the ``second`` detector on one raw lead (mV)."""
+    if second == "gqrs":
+        from wfdb import processing
+
+        found = processing.gqrs_detect(sig=lead_mv, fs=fs_hz)
+        return np.sort(np.asarray(found, np.int64))
+    det = LengthTransformDetector(fs_hz)
+    chunk = max(1, round(fs_hz))
+    beats = [b for a in range(0, len(lead_mv), chunk) for b in det.process(lead_mv[a : a + chunk])]
+    beats += det.flush()
+    return np.asarray([b.sample_index for b in beats], np.int64)
 
 
 def write_flagged(

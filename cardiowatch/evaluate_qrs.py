@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from rich.progress import Progress
 
-from models.ecg import BeatScore, EcgBeatPipeline, match_beats
+from models.ecg import BeatScore, EcgBeatPipeline, LengthTransformDetector, match_beats
 from simulators.noise import NoiseKind, add_noise
 from simulators.sources import BEAT_SYMBOLS
 
@@ -45,6 +45,16 @@ def detect_cardiowatch(x_mv: FloatArray, fs_hz: float) -> npt.NDArray[np.int64]:
     return np.asarray([b.sample_index for b in beats], dtype=np.int64)
 
 
+def detect_length_transform(x_mv: FloatArray, fs_hz: float) -> npt.NDArray[np.int64]:
+    """Our second detector (curve length transform) on lead 1, fed in 1 s chunks."""
+    det = LengthTransformDetector(fs_hz)
+    step = round(CHUNK_S * fs_hz)
+    lead = x_mv[:, 0]
+    beats = [b for a in range(0, len(lead), step) for b in det.process(lead[a : a + step])]
+    beats += det.flush()
+    return np.asarray([b.sample_index for b in beats], dtype=np.int64)
+
+
 def detect_xqrs(x_mv: FloatArray, fs_hz: float) -> npt.NDArray[np.int64]:
     """wfdb's XQRS on lead 1, whole record (offline)."""
     from wfdb import processing
@@ -63,6 +73,7 @@ def detect_neurokit2(x_mv: FloatArray, fs_hz: float) -> npt.NDArray[np.int64]:
 
 DETECTORS: dict[str, Detector] = {
     "cardiowatch": detect_cardiowatch,
+    "length_transform": detect_length_transform,
     "xqrs": detect_xqrs,
     "neurokit2": detect_neurokit2,
 }
@@ -184,13 +195,16 @@ def run_evaluation(
     data_dir: Path,
     names: Sequence[str],
     *,
-    peers: bool = False,
+    peers: bool | Sequence[str] = False,
     noise_records: Sequence[str] = (),
     noise_kind: str = "em",
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Everything ``cardiowatch evaluate qrs`` reports, as its JSON document."""
-    detectors = list(DETECTORS) if peers else ["cardiowatch"]
+    if isinstance(peers, bool):
+        detectors = list(DETECTORS) if peers else ["cardiowatch"]
+    else:
+        detectors = ["cardiowatch", *peers]
     refs = {n: load_reference(data_dir, n) for n in dict.fromkeys([*names, *noise_records])}
 
     def tick(label: str, total: int) -> Callable[[str], None] | None:

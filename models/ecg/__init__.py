@@ -8,6 +8,7 @@ reference annotations as ANSI/AAMI EC57 does.
 """
 
 from ._filters import BandpassFilter, NotchFilter
+from ._length_transform import LengthTransformDetector
 from ._pipeline import EcgBeatPipeline
 from ._qrs import QrsDetector
 from ._scoring import BeatScore, match_beats, nearest_distance
@@ -18,6 +19,7 @@ __all__ = [
     "Beat",
     "BeatScore",
     "EcgBeatPipeline",
+    "LengthTransformDetector",
     "NotchFilter",
     "QrsDetector",
     "match_beats",
