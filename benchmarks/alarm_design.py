@@ -238,15 +238,17 @@ def replay(
     """Score the replayed alarms of ``records`` (the JSON of ``cardiowatch evaluate alarms``)."""
     from cardiowatch.evaluate_alarms import rhythm_episodes, score_record, summarise
 
-    per_record, samples, stress = {}, 0, _NoiseStress()
+    per_record, samples, stress, noise_alarms = {}, 0, _NoiseStress(), 0
     for name in records:
         episodes, n, _ = rhythm_episodes(data_dir / name)
         path = cache_dir / f"{name}.npz"
         alarms, _ = replay_record(path, data_dir, build, logit_offsets)
+        noise_alarms += sum(a["type"] == "noise" for a in alarms)
         per_record[name] = score_record(alarms, episodes, n)
         stress.add(path, alarms, per_record[name]["false_alarms"], n)
         samples += n
     result = summarise(per_record, 360.0, samples / 360.0 / 3600.0)
+    result["noise_alarms"] = noise_alarms
     if stress.snr_db is not None:
         result["noise_stress"] = stress.report()
     return result
@@ -330,6 +332,7 @@ def table(result: dict[str, Any]) -> str:
             f"SVTA Se {ep['SVTA']['se']} +P {ep['SVTA']['ppv']}",
             f"FA/h {result['false_alarms_per_hour']} ({sum(fas.values())}: {fas})",
             f"  false alarms by record {recs}",
+            f"noise (technical) alarms {result.get('noise_alarms', 'n/a')}",
             *_stress_lines(result.get("noise_stress")),
         ]
     )

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.noise_sqi_screen import MEASURES, bsqi, window_measures, write_flagged
+from benchmarks.noise_sqi_screen import (
+    MEASURES,
+    SECOND_DETECTORS,
+    bsqi,
+    second_detector_beats,
+    window_measures,
+    write_flagged,
+)
+from models.ecg import EcgBeatPipeline
 from simulators.synthetic import SyntheticPatient
 
 FS_HZ = 360.0
@@ -47,3 +55,13 @@ def test_flagged_copy_zeroes_the_quality_of_beats_judged_by_a_flagged_trailing_w
         assert z["quality"].tolist() == [0.9, 0.9, 0.0]
         assert z["other"].tolist() == [1.0, 1.0], "the rest of the cache is copied"
     assert n == 1
+
+
+def test_both_second_detectors_agree_with_the_pipeline_on_a_clean_ecg() -> None:
+    ecg = SyntheticPatient(FS_HZ, n_leads=1, heart_rate_bpm=75.0, seed=4).generate(int(40 * FS_HZ))
+    pipe = EcgBeatPipeline(FS_HZ, 1)
+    ours = np.asarray([b.sample_index for b in pipe.process(ecg) + pipe.flush()], np.int64)
+    assert len(ours) >= 45
+    for second in SECOND_DETECTORS:
+        other = second_detector_beats(ecg[:, 0], FS_HZ, second)
+        assert bsqi(ours, other, round(0.15 * FS_HZ)) >= 0.95, second
