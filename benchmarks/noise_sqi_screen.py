@@ -13,10 +13,10 @@ classic measures:
 * ``periodicity``: the largest normalised autocorrelation at lags 0.2-2 s (a rhythm repeats,
   noise does not); low = noisy.
 * ``detector_agreement``: bSQI (Li, Clifford & Tarassenko 2008), the beats two different
-  detectors agree on (within 150 ms) over the beats either found: the stream's own detections
-  (from the cache) against a second detector on the raw primary lead (the record, with the
-  cache's noise added again when it has any); low = noisy. ``--second lt`` (the default) is
-  the project's streaming curve-length-transform detector
+  detectors agree on (paired one-to-one within 150 ms) over the beats either found: the
+  stream's own detections (from the cache) against a second detector on the raw primary
+  lead (the record, with the cache's noise added again when it has any); low = noisy.
+  ``--second lt`` (the default) is the project's streaming curve-length-transform detector
   (:class:`models.ecg.LengthTransformDetector`, fed 1 s chunks as the stream would);
   ``--second gqrs`` is ``wfdb.processing.gqrs_detect``, which takes a whole record at once
   (the first screen's choice).
@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cardiowatch.beats_data import DS1
 from cardiowatch.evaluate_alarms import rhythm_episodes
-from models.ecg import LengthTransformDetector, nearest_distance
+from models.ecg import LengthTransformDetector, match_beats
 from simulators.noise import nst_mask
 
 F64 = npt.NDArray[np.float64]
@@ -121,15 +121,21 @@ def window_measures(
 
 
 def bsqi(ours: npt.NDArray[np.int64], other: npt.NDArray[np.int64], tol: int) -> float:
-    """Beats of ``ours`` within ``tol`` samples of one of ``other`` / beats either found.
+    """Beats paired one-to-one within ``tol`` samples / beats either detector found.
+
+    The pairing is EC57's (:func:`models.ecg.match_beats`, nearest first), so two of our
+    beats near one of the other detector's count once, as bSQI is defined.
 
     >>> bsqi(np.array([100, 400, 700]), np.array([105, 398, 900]), 10)
+    0.5
+    >>> bsqi(np.array([100, 104]), np.array([102]), 10)  # one pair, three beats
     0.5
     """
     if len(ours) + len(other) == 0:
         return 1.0
-    matched = int((nearest_distance(ours, other) <= tol).sum())
-    return matched / (len(ours) + len(other) - matched)
+    # fs_hz = 1, so the window is in samples
+    score = match_beats(other, ours, 1.0, window_s=float(tol), exclude_first_s=0.0)
+    return score.tp / (score.tp + score.fn + score.fp)
 
 
 def combined_flag(
