@@ -56,31 +56,40 @@ VARIANTS: dict[str, TrainConfig] = {
     "rhythm_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
     "sinus_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
     "rhythm_avg3": TrainConfig(epochs=20, patience=5, rr_skip=True, average_epochs=3),
+    "premature_s": TrainConfig(epochs=20, patience=5, rr_skip=True, premature_s=0.02),
 }
 #: RR feature columns of each variant: the first three variants predate the template and
 #: P-wave columns, the ``template*`` ones the two rhythm-context columns; ``sinus_wide`` adds
 #: the sinus-reference columns (:data:`~models.beats.SINUS_FEATURES`) to the shipped ones;
-#: ``rhythm_avg3`` is ``rhythm_wide`` with each member's weights averaged over 3 epochs.
+#: ``rhythm_avg3`` is ``rhythm_wide`` with each member's weights averaged over 3 epochs;
+#: ``premature_s`` is ``rhythm_wide`` with synthetic premature S beats while training.
 VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("base", "augment", "regularised"), RR_FEATURES),
     **dict.fromkeys(("template", "template_w1", "template_wide"), SHIPPED_RR_FEATURES[:-2]),
     "rhythm_wide": SHIPPED_RR_FEATURES,
     "sinus_wide": ALL_RR_FEATURES,
     "rhythm_avg3": SHIPPED_RR_FEATURES,
+    "premature_s": SHIPPED_RR_FEATURES,
 }
 #: The variant ``cardiowatch train beats`` trains (the best DS1 out-of-fold score).
 DEFAULT_VARIANT = "rhythm_wide"
 
 
+#: :class:`TrainConfig` fields added after the shipped recipe, with their "off" defaults.
+LATER_FIELDS: dict[str, float] = {"average_epochs": 1, "premature_s": 0.0}
+
+
 def config_record(config: TrainConfig) -> dict[str, Any]:
     """``config`` for an artifact's metadata.
 
-    ``average_epochs`` is left out at its default (1), so the artifacts of the recipes that
-    predate it keep their metadata (and retrain to the same bytes on the same machine).
+    The fields added after the shipped recipe (:data:`LATER_FIELDS`) are left out at their
+    defaults, so the artifacts of the recipes that predate them keep their metadata (and
+    retrain to the same bytes on the same machine).
     """
     record = asdict(config)
-    if record["average_epochs"] == 1:
-        del record["average_epochs"]
+    for name, default in LATER_FIELDS.items():
+        if record[name] == default:
+            del record[name]
     return record
 
 

@@ -30,11 +30,20 @@ from ._model import (
     encode_artifact,
 )
 from ._select import CrossValResult, cross_validate, fit_logit_bias, net_logits, scores_table
-from ._train import TrainConfig, TrainResult, class_scores, selection_score, train_beat_net
+from ._train import (
+    PREMATURE_EXPONENTS,
+    TrainConfig,
+    TrainResult,
+    class_scores,
+    premature_copies,
+    selection_score,
+    train_beat_net,
+)
 
 __all__ = [
     "AAMI_CLASSES",
     "ALL_RR_FEATURES",
+    "PREMATURE_EXPONENTS",
     "RR_FEATURES",
     "SHIPPED_RR_FEATURES",
     "SINUS_FEATURES",
@@ -56,6 +65,7 @@ __all__ = [
     "encode_artifact",
     "fit_logit_bias",
     "net_logits",
+    "premature_copies",
     "scores_table",
     "selection_score",
     "train_beat_net",

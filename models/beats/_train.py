@@ -17,7 +17,15 @@ from torch import nn
 from ._features import FeatureSpec
 from ._model import AAMI_CLASSES, BeatNet
 
-__all__ = ["TrainConfig", "TrainResult", "class_scores", "selection_score", "train_beat_net"]
+__all__ = [
+    "PREMATURE_EXPONENTS",
+    "TrainConfig",
+    "TrainResult",
+    "class_scores",
+    "premature_copies",
+    "selection_score",
+    "train_beat_net",
+]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -68,6 +76,11 @@ class TrainConfig:
         In cross-validation, each member's network at epoch ``e`` is the mean of its weights
         after epochs ``e - average_epochs + 1 .. e`` (1 = the weights of epoch ``e``); the
         validation curve, the epoch choice and the shipped weights all use that mean.
+    premature_s
+        In every batch, each N beat becomes a synthetic S beat with this probability (0 =
+        off): its morphology is kept and its RR columns become a premature beat's
+        (:func:`premature_copies`), so that prematurity, not the few S patients' shapes,
+        is what the network learns S from.
     """
 
     epochs: int = 30
@@ -85,6 +98,74 @@ class TrainConfig:
     min_epochs: int = 3
     rr_skip: bool = False
     average_epochs: int = 1
+    premature_s: float = 0.0
+
+
+#: RR column -> exponents ``(a, b)``: a synthetic premature beat's column is the N beat's
+#: times ``f**a * g**b``, with ``f`` its previous RR and ``g`` its next RR relative to the N
+#: beat's. Columns not listed (running, local and long-term averages, shape) are kept.
+PREMATURE_EXPONENTS: dict[str, tuple[int, int]] = {
+    "prev_rr_rel": (1, 0),
+    "next_rr_rel": (0, 1),
+    "prev_over_local": (1, 0),
+    "next_over_prev": (-1, 1),
+    "prev_rr_s": (1, 0),
+    "next_over_local": (0, 1),
+    "prev_over_median_local": (1, 0),
+    "prev_over_sinus": (1, 0),
+    "next_over_sinus": (0, 1),
+}
+#: Ranges of ``f`` (prematurity) and ``g`` (the pause after) of a synthetic premature beat.
+PREMATURE_F = (0.55, 0.85)
+PREMATURE_G = (1.0, 1.3)
+
+
+def premature_copies(
+    rr: torch.Tensor,
+    y: torch.Tensor,
+    rng: np.random.Generator,
+    probability: float,
+    exponents: npt.NDArray[np.float64],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn each N beat of a batch into a synthetic S beat with ``probability``.
+
+    Parameters
+    ----------
+    rr, y
+        The batch's RR columns ``(n, n_rr)`` and labels (not modified).
+    rng
+        Draws which beats and their ``f`` and ``g``.
+    probability
+        Chance of each N beat.
+    exponents
+        ``(n_rr, 2)``: each column's :data:`PREMATURE_EXPONENTS` (zeros for kept columns).
+
+    Returns
+    -------
+    rr, y
+        Copies with the chosen beats changed.
+
+    Examples
+    --------
+    >>> rr = torch.ones((4, 2)); y = torch.tensor([0, 0, 1, 2])
+    >>> e = np.array([[1.0, 0.0], [0.0, 0.0]])  # column 0 scales with f, column 1 is kept
+    >>> rr2, y2 = premature_copies(rr, y, np.random.default_rng(0), 1.0, e)
+    >>> y2.tolist(), bool((rr2[:2, 0] < 0.86).all()), rr2[:, 1].tolist()
+    ([1, 1, 1, 2], True, [1.0, 1.0, 1.0, 1.0])
+    """
+    n_label, s_label = AAMI_CLASSES.index("N"), AAMI_CLASSES.index("S")
+    chosen = (y.numpy() == n_label) & (rng.random(len(y)) < probability)
+    pick = np.flatnonzero(chosen)
+    if not pick.size:
+        return rr, y
+    f = rng.uniform(*PREMATURE_F, size=(pick.size, 1))
+    g = rng.uniform(*PREMATURE_G, size=(pick.size, 1))
+    factor = f ** exponents[:, 0] * g ** exponents[:, 1]
+    rr, y = rr.clone(), y.clone()
+    idx = torch.from_numpy(pick)
+    rr[idx] = rr[idx] * torch.from_numpy(factor.astype(np.float32))
+    y[idx] = s_label
+    return rr, y
 
 
 @dataclass(frozen=True)
@@ -219,6 +300,9 @@ def train_beat_net(
     m_all = torch.from_numpy(np.ascontiguousarray(morph))
     r_all = torch.from_numpy(np.ascontiguousarray(rr))
     y_all = torch.from_numpy(y)
+    exponents = np.array(
+        [PREMATURE_EXPONENTS.get(name, (0, 0)) for name in spec.rr_features], np.float64
+    ).reshape(-1, 2)
     best_score, best_epoch, best_state, stale = -np.inf, 0, None, 0
     history: list[dict[str, float]] = []
     states: list[dict[str, torch.Tensor]] = []
@@ -230,8 +314,11 @@ def train_beat_net(
         for a in range(0, len(y), config.batch_size):
             idx = order[a : a + config.batch_size]
             m = _augment(m_all[idx], rng, config)
+            r, target = r_all[idx], y_all[idx]
+            if config.premature_s > 0:
+                r, target = premature_copies(r, target, rng, config.premature_s, exponents)
             opt.zero_grad()
-            loss = loss_fn(net(m, r_all[idx]), y_all[idx])
+            loss = loss_fn(net(m, r), target)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)

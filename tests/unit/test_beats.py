@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from models.beats import (
     AAMI_CLASSES,
     ALL_RR_FEATURES,
+    PREMATURE_EXPONENTS,
     RR_FEATURES,
     BeatClassifier,
     BeatEnsemble,
@@ -30,6 +31,7 @@ from models.beats import (
     encode_artifact,
     fit_logit_bias,
     net_logits,
+    premature_copies,
     selection_score,
     train_beat_net,
 )
@@ -455,3 +457,35 @@ def test_wide_rr_path_round_trips_and_fuses() -> None:
     assert not np.allclose(expected, without, atol=1e-3)
     for n in (2, 50):  # fused, then member by member
         assert np.allclose(model.logits(morph[:n], rr[:n]), expected[:n], atol=1e-5)
+
+
+def test_premature_copies_turn_some_n_beats_into_premature_s_beats() -> None:
+    spec = FeatureSpec()
+    names = list(spec.rr_features)
+    exponents = np.array([PREMATURE_EXPONENTS.get(n, (0, 0)) for n in names], np.float64)
+    rr = torch.ones((4000, len(names)))
+    y = torch.from_numpy(np.repeat(np.arange(4), 1000))  # N, S, V, F
+    rr2, y2 = premature_copies(rr, y, np.random.default_rng(0), 0.1, exponents)
+    assert torch.equal(rr, torch.ones_like(rr))  # inputs untouched
+    changed = (y2 != y).numpy()
+    assert 60 < changed.sum() < 140  # about 10 % of the 1,000 N beats
+    assert np.all(y.numpy()[changed] == 0)
+    assert np.all(y2.numpy()[changed] == 1)
+    col = {n: j for j, n in enumerate(names)}
+    prev = rr2[changed, col["prev_rr_rel"]].numpy()
+    nxt = rr2[changed, col["next_rr_rel"]].numpy()
+    assert np.all((prev >= 0.55) & (prev <= 0.85))
+    assert np.all((nxt >= 1.0) & (nxt <= 1.3))
+    np.testing.assert_allclose(rr2[changed, col["next_over_prev"]].numpy(), nxt / prev, rtol=1e-5)
+    assert torch.equal(rr2[changed, col["mean_rr_s"]], torch.ones(int(changed.sum())))
+    assert torch.equal(rr2[~changed], rr[~changed])
+    same, _ = premature_copies(rr, y, np.random.default_rng(0), 0.0, exponents)
+    assert same is rr
+
+
+def test_premature_s_is_recorded_only_when_used() -> None:
+    from cardiowatch.train_beats import VARIANTS, config_record
+
+    assert "premature_s" not in config_record(VARIANTS["rhythm_wide"])
+    assert "average_epochs" not in config_record(VARIANTS["rhythm_wide"])
+    assert config_record(VARIANTS["premature_s"])["premature_s"] == 0.02
