@@ -15,6 +15,9 @@ Usage::
     done
     python benchmarks/beats_seed_spread.py models/artifacts/beats.cwm \
         /tmp/seeds/seed{1,2,3,4}.cwm --ds2
+
+``--groups 2`` also scores consecutive pairs of the artifacts as seed ensembles, the
+replicates of a two-seed ensemble recipe (e.g. ``seed0 seed5 seed1 seed6 ...``).
 """
 
 from __future__ import annotations
@@ -83,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="write each seed ensemble as DIR/ens<m>.cwm (for benchmarks/bench_beats.py)",
     )
+    p.add_argument(
+        "--groups",
+        type=int,
+        default=0,
+        help="also score consecutive groups of this many artifacts as seed ensembles "
+        "(replicates of an ensemble recipe), with their mean and sd",
+    )
     args = p.parse_args(argv)
     settings = Settings.from_env()
     data_dir, cache_dir = Path(settings.data_dir) / "mitdb", Path(settings.cache_dir)
@@ -112,18 +122,44 @@ def main(argv: list[str] | None = None) -> int:
     fold = np.asarray([fold_of[data.names[i]] for i in data.record], np.int64)
     oofs = [_oof_logits(path, data.morph, data.rr, fold) for path in args.artifacts]
     for m in range(2, len(oofs) + 1):
-        mean = np.mean(oofs[:m], axis=0)
-        bias = fit_logit_bias(mean, data.y, classes=(1, 2))
-        pred = (mean + bias).argmax(axis=1)
-        t = scores_table(data.y, pred)
+        score, t, bias = _ensemble_score(oofs[:m], data.y)
         if args.ensembles is not None:
             _write_ensemble(args.artifacts[:m], bias, args.ensembles / f"ens{m}.cwm")
         print(
             f"ensemble of the first {m} ({4 * m} networks): DS1 out-of-fold score "
-            f"{selection_score(data.y, pred):.2f}, S F1 {t['S']['f1']}, V F1 {t['V']['f1']}, "
+            f"{score:.2f}, S F1 {t['S']['f1']}, V F1 {t['V']['f1']}, "
             f"accuracy {t['all']['accuracy']}, offsets {bias.tolist()}"
         )
+    if args.groups > 1:
+        _print_groups(args.artifacts, oofs, data.y, args.groups)
     return 0
+
+
+def _ensemble_score(
+    oofs: list[npt.NDArray[np.float32]], y: npt.NDArray[np.int64]
+) -> tuple[float, dict[str, dict[str, float]], npt.NDArray[np.float32]]:
+    """Score, per-class table and refitted logit offsets of the mean of ``oofs``."""
+    mean = np.mean(oofs, axis=0)
+    bias = fit_logit_bias(mean, y, classes=(1, 2))
+    pred = (mean + bias).argmax(axis=1)
+    return selection_score(y, pred), scores_table(y, pred), bias
+
+
+def _print_groups(
+    paths: list[Path], oofs: list[npt.NDArray[np.float32]], y: npt.NDArray[np.int64], size: int
+) -> None:
+    """One row per consecutive group of ``size`` artifacts scored as an ensemble."""
+    print(f"\n| group of {size} | DS1 OOF score | S F1 | V F1 | accuracy |\n|---|---|---|---|---|")
+    rows = []
+    for a in range(0, len(oofs) - size + 1, size):
+        score, t, _ = _ensemble_score(oofs[a : a + size], y)
+        rows.append((score, t["S"]["f1"], t["V"]["f1"], t["all"]["accuracy"]))
+        names = " + ".join(p.name for p in paths[a : a + size])
+        print(f"| {names} | " + " | ".join(f"{v:.1f}" for v in rows[-1]) + " |")
+    r = np.asarray(rows, np.float64)
+    print("| mean | " + " | ".join(f"{v:.1f}" for v in r.mean(axis=0)) + " |")
+    if len(r) > 1:
+        print("| sd | " + " | ".join(f"{v:.1f}" for v in r.std(axis=0, ddof=1)) + " |")
 
 
 if __name__ == "__main__":
