@@ -57,12 +57,16 @@ VARIANTS: dict[str, TrainConfig] = {
     "sinus_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
     "rhythm_avg3": TrainConfig(epochs=20, patience=5, rr_skip=True, average_epochs=3),
     "premature_s": TrainConfig(epochs=20, patience=5, rr_skip=True, premature_s=0.02),
+    "premature_s_regular": TrainConfig(
+        epochs=20, patience=5, rr_skip=True, premature_s=0.02, premature_max_irregularity=0.1
+    ),
 }
 #: RR feature columns of each variant: the first three variants predate the template and
 #: P-wave columns, the ``template*`` ones the two rhythm-context columns; ``sinus_wide`` adds
 #: the sinus-reference columns (:data:`~models.beats.SINUS_FEATURES`) to the shipped ones;
 #: ``rhythm_avg3`` is ``rhythm_wide`` with each member's weights averaged over 3 epochs;
-#: ``premature_s`` is ``rhythm_wide`` with synthetic premature S beats while training.
+#: ``premature_s`` is ``rhythm_wide`` with synthetic premature S beats while training,
+#: ``premature_s_regular`` the same with only N beats of a regular rhythm converted.
 VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("base", "augment", "regularised"), RR_FEATURES),
     **dict.fromkeys(("template", "template_w1", "template_wide"), SHIPPED_RR_FEATURES[:-2]),
@@ -70,13 +74,18 @@ VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
     "sinus_wide": ALL_RR_FEATURES,
     "rhythm_avg3": SHIPPED_RR_FEATURES,
     "premature_s": SHIPPED_RR_FEATURES,
+    "premature_s_regular": SHIPPED_RR_FEATURES,
 }
 #: The variant ``cardiowatch train beats`` trains (the best DS1 out-of-fold score).
 DEFAULT_VARIANT = "rhythm_wide"
 
 
 #: :class:`TrainConfig` fields added after the shipped recipe, with their "off" defaults.
-LATER_FIELDS: dict[str, float] = {"average_epochs": 1, "premature_s": 0.0}
+LATER_FIELDS: dict[str, float | None] = {
+    "average_epochs": 1,
+    "premature_s": 0.0,
+    "premature_max_irregularity": None,
+}
 
 
 def config_record(config: TrainConfig) -> dict[str, Any]:

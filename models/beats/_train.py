@@ -81,6 +81,9 @@ class TrainConfig:
         off): its morphology is kept and its RR columns become a premature beat's
         (:func:`premature_copies`), so that prematurity, not the few S patients' shapes,
         is what the network learns S from.
+    premature_max_irregularity
+        Only N beats whose ``rr_irregularity`` column is below this become synthetic S beats
+        (``None``: any N beat); a beat is premature against a regular rhythm, not in AF.
     """
 
     epochs: int = 30
@@ -99,6 +102,7 @@ class TrainConfig:
     rr_skip: bool = False
     average_epochs: int = 1
     premature_s: float = 0.0
+    premature_max_irregularity: float | None = None
 
 
 #: RR column -> exponents ``(a, b)``: a synthetic premature beat's column is the N beat's
@@ -126,6 +130,7 @@ def premature_copies(
     rng: np.random.Generator,
     probability: float,
     exponents: npt.NDArray[np.float64],
+    eligible: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Turn each N beat of a batch into a synthetic S beat with ``probability``.
 
@@ -139,6 +144,9 @@ def premature_copies(
         Chance of each N beat.
     exponents
         ``(n_rr, 2)``: each column's :data:`PREMATURE_EXPONENTS` (zeros for kept columns).
+    eligible
+        Boolean mask of the beats that may be chosen (``None``: every N beat). The random
+        draws do not depend on it.
 
     Returns
     -------
@@ -155,6 +163,8 @@ def premature_copies(
     """
     n_label, s_label = AAMI_CLASSES.index("N"), AAMI_CLASSES.index("S")
     chosen = (y.numpy() == n_label) & (rng.random(len(y)) < probability)
+    if eligible is not None:
+        chosen &= eligible.numpy()
     pick = np.flatnonzero(chosen)
     if not pick.size:
         return rr, y
@@ -303,6 +313,9 @@ def train_beat_net(
     exponents = np.array(
         [PREMATURE_EXPONENTS.get(name, (0, 0)) for name in spec.rr_features], np.float64
     ).reshape(-1, 2)
+    if config.premature_max_irregularity is not None and "rr_irregularity" not in spec.rr_features:
+        raise ValueError("premature_max_irregularity needs the rr_irregularity column")
+    irregularity = list(spec.rr_features).index("rr_irregularity") if spec.rr_features else 0
     best_score, best_epoch, best_state, stale = -np.inf, 0, None, 0
     history: list[dict[str, float]] = []
     states: list[dict[str, torch.Tensor]] = []
@@ -316,7 +329,12 @@ def train_beat_net(
             m = _augment(m_all[idx], rng, config)
             r, target = r_all[idx], y_all[idx]
             if config.premature_s > 0:
-                r, target = premature_copies(r, target, rng, config.premature_s, exponents)
+                eligible = None
+                if config.premature_max_irregularity is not None:
+                    eligible = r[:, irregularity] < config.premature_max_irregularity
+                r, target = premature_copies(
+                    r, target, rng, config.premature_s, exponents, eligible
+                )
             opt.zero_grad()
             loss = loss_fn(net(m, r), target)
             loss.backward()

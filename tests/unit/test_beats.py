@@ -481,6 +481,12 @@ def test_premature_copies_turn_some_n_beats_into_premature_s_beats() -> None:
     assert torch.equal(rr2[~changed], rr[~changed])
     same, _ = premature_copies(rr, y, np.random.default_rng(0), 0.0, exponents)
     assert same is rr
+    # Only eligible beats (here the first half of the N beats) are ever converted.
+    eligible = torch.from_numpy(np.arange(4000) < 500)
+    _, y3 = premature_copies(rr, y, np.random.default_rng(0), 0.5, exponents, eligible)
+    converted = np.flatnonzero((y3 != y).numpy())
+    assert 150 < len(converted) < 350
+    assert converted.max() < 500
 
 
 def test_premature_s_is_recorded_only_when_used() -> None:
@@ -489,3 +495,6 @@ def test_premature_s_is_recorded_only_when_used() -> None:
     assert "premature_s" not in config_record(VARIANTS["rhythm_wide"])
     assert "average_epochs" not in config_record(VARIANTS["rhythm_wide"])
     assert config_record(VARIANTS["premature_s"])["premature_s"] == 0.02
+    assert "premature_max_irregularity" not in config_record(VARIANTS["premature_s"])
+    regular = config_record(VARIANTS["premature_s_regular"])
+    assert regular["premature_max_irregularity"] == 0.1
