@@ -59,7 +59,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cardiowatch.beats_data import DS1
 from cardiowatch.evaluate_alarms import rhythm_episodes
-from models.ecg import LengthTransformDetector, match_beats
+from cardiowatch.evaluate_qrs import detect_length_transform
+from models.ecg import match_beats
 from simulators.noise import nst_mask
 
 F64 = npt.NDArray[np.float64]
@@ -232,11 +233,7 @@ def second_detector_beats(lead_mv: F64, fs_hz: float, second: str) -> npt.NDArra
 
         found = processing.gqrs_detect(sig=lead_mv, fs=fs_hz)
         return np.sort(np.asarray(found, np.int64))
-    det = LengthTransformDetector(fs_hz)
-    chunk = max(1, round(fs_hz))
-    beats = [b for a in range(0, len(lead_mv), chunk) for b in det.process(lead_mv[a : a + chunk])]
-    beats += det.flush()
-    return np.asarray([b.sample_index for b in beats], np.int64)
+    return detect_length_transform(lead_mv[:, np.newaxis], fs_hz)
 
 
 def write_flagged(

@@ -313,9 +313,11 @@ def train_beat_net(
     exponents = np.array(
         [PREMATURE_EXPONENTS.get(name, (0, 0)) for name in spec.rr_features], np.float64
     ).reshape(-1, 2)
-    if config.premature_max_irregularity is not None and "rr_irregularity" not in spec.rr_features:
-        raise ValueError("premature_max_irregularity needs the rr_irregularity column")
-    irregularity = list(spec.rr_features).index("rr_irregularity") if spec.rr_features else 0
+    irregularity = -1  # column of rr_irregularity, when premature beats need it
+    if config.premature_max_irregularity is not None:
+        if "rr_irregularity" not in spec.rr_features:
+            raise ValueError("premature_max_irregularity needs the rr_irregularity column")
+        irregularity = list(spec.rr_features).index("rr_irregularity")
     best_score, best_epoch, best_state, stale = -np.inf, 0, None, 0
     history: list[dict[str, float]] = []
     states: list[dict[str, torch.Tensor]] = []
