@@ -498,3 +498,14 @@ def test_premature_s_is_recorded_only_when_used() -> None:
     assert "premature_max_irregularity" not in config_record(VARIANTS["premature_s"])
     regular = config_record(VARIANTS["premature_s_regular"])
     assert regular["premature_max_irregularity"] == 0.1
+
+
+def test_premature_training_needs_the_irregularity_column_only_when_restricted() -> None:
+    spec = FeatureSpec(rr_features=RR_FEATURES[:5])  # no rr_irregularity
+    morph, rr, y = synthetic_beats(200, 2)
+    train = (morph, rr[:, :5].copy(), y)
+    config = TrainConfig(epochs=1, batch_size=64, seed=1, threads=1, premature_s=0.1)
+    result = train_beat_net(spec, train, None, config)
+    assert len(result.history) == 1
+    with pytest.raises(ValueError, match="rr_irregularity"):
+        train_beat_net(spec, train, None, replace(config, premature_max_irregularity=0.1))
