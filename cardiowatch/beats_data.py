@@ -27,6 +27,7 @@ import numpy.typing as npt
 from models.beats import AAMI_CLASSES, BeatFeatures, BeatFeaturizer, FeatureSpec
 from models.ecg import EcgBeatPipeline
 from models.monitor import DETECTOR_VERSION
+from simulators.sources import BEAT_SYMBOLS
 
 #: de Chazal et al. 2004, training set.
 DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124",
@@ -53,7 +54,6 @@ AAMI_MAP: dict[str, str] = {
     "F": "F",
     **dict.fromkeys("/fQ", "Q"),
 }
-REFERENCE_BEATS = frozenset("NLRBAaJSVrFejnE/fQ?")
 MATCH_WINDOW_S = 0.15
 CHUNK_S = 1.0
 DATASET_VERSION = 1
@@ -107,7 +107,7 @@ def match_labels(
     >>> y.tolist(), missed.tolist()
     ([0, 2, -1], [0, 1, 0, 0, 0])
     """
-    keep = [i for i, s in enumerate(ref_symbols) if s in REFERENCE_BEATS]
+    keep = [i for i, s in enumerate(ref_symbols) if s in BEAT_SYMBOLS]
     refs = np.asarray(ref_samples, np.int64)[keep]
     classes = np.asarray(
         [AAMI_CLASSES.index(AAMI_MAP[ref_symbols[i]]) if ref_symbols[i] in AAMI_MAP else -1
@@ -152,7 +152,7 @@ def build_record(
     x = np.ascontiguousarray(rec.p_signal, dtype=np.float64)
     ref = np.asarray(ann.sample, np.int64)
     if transform is not None:
-        is_beat = np.fromiter((s in REFERENCE_BEATS for s in ann.symbol), dtype=bool)
+        is_beat = np.fromiter((s in BEAT_SYMBOLS for s in ann.symbol), dtype=bool)
         x = transform(x, fs_hz, ref[is_beat])
     features = featurize_signal(x, fs_hz, spec)
     tolerance = round(MATCH_WINDOW_S * fs_hz)
