@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cardiowatch.evaluate_qrs import detect_cardiowatch, load_reference, score_records
+from cardiowatch.evaluate_qrs import (
+    detect_cardiowatch,
+    load_reference,
+    markdown,
+    run_evaluation,
+    score_records,
+)
 
 
 def test_json_layout_and_accuracy_on_record_100(mitdb: Path, tmp_path: Path) -> None:
@@ -49,3 +55,12 @@ def test_flutter_episodes_are_excluded_from_scoring(mitdb: Path) -> None:
         [ref], lambda x, f: np.sort(np.concatenate([detect_cardiowatch(x, f), spam]))
     )
     assert spammed["gross"]["fp"] == scored["gross"]["fp"]
+
+
+def test_chosen_peers_are_scored_beside_ours(mitdb: Path) -> None:
+    result = run_evaluation(mitdb, ["100"], peers=["length_transform"])
+    peer = result["peers"]["length_transform"]
+    assert set(result["peers"]) == {"length_transform"}
+    assert peer["gross"]["se"] >= 99.5
+    assert peer["gross"]["ppv"] >= 99.5
+    assert "| length_transform | all |" in markdown(result)
