@@ -102,6 +102,7 @@ class LengthTransformDetector:
         self._learn_n = max(1, int(self.learning_s * fs))
         self._r_window = max(1, round(self.r_window_s * fs))
         self._lookahead = max(self._half, self._r_window)  # decide a crossing this much later
+        self._block = max(self._eye, round(fs))  # samples searched for a crossing at a time
         self.reset()
 
     @property
@@ -123,7 +124,6 @@ class LengthTransformDetector:
         self._x = np.empty(0)
         self._base = 0
         self._learning = True
-        self._t0 = 0.0
         self._ta = 0.0
         self._t1 = 0.0
         self._timer = 0
@@ -213,13 +213,13 @@ class LengthTransformDetector:
         if self._learning:
             if self._n_seen < self._learn_n + self._lookahead and not final:
                 return out
-            self._t0 = float(np.mean(self._lt[: min(self._n_seen, self._learn_n)]))
-            self._ta = 3.0 * self._t0
-            self._t1 = 2.0 * self._t0
+            t0 = float(np.mean(self._lt[: min(self._n_seen, self._learn_n)]))
+            self._ta = 3.0 * t0
+            self._t1 = 2.0 * t0
             self._t = 0
             self._scan(min(self._learn_n, self._n_seen), out)
             self._learning = False
-            self._t1 = self._t0
+            self._t1 = t0
             self._t = 0
             self._timer = 0
         self._scan(end, out)
@@ -233,10 +233,13 @@ class LengthTransformDetector:
     def _scan(self, end: int, out: list[Beat]) -> None:
         """Run the decisions over local indices ``_t .. end - 1``."""
         while self._t < end:
-            t = self._threshold_run(self._t, end)
+            # A bounded block, so each step's arrays stay small however long the chunk:
+            # examined in blocks or at once, the samples give the same decisions.
+            hi = min(end, self._t + self._block)
+            t = self._threshold_run(self._t, hi)
             if t is None:
-                self._t = end
-                return
+                self._t = hi
+                continue
             self._timer = 0
             found = self._qrs_at(t)
             if found is None:
