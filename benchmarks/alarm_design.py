@@ -58,7 +58,7 @@ def _names(spec: str) -> list[str]:
 
 
 def out_of_fold_classifier(data: bytes, record: str) -> Any:
-    """The member of the shipped ensemble whose training folds leave ``record`` out.
+    """The members of the shipped ensemble whose training folds leave ``record`` out.
 
     Parameters
     ----------
@@ -70,8 +70,9 @@ def out_of_fold_classifier(data: bytes, record: str) -> Any:
     Returns
     -------
     BeatClassifier
-        That member alone, with the ensemble's logit offsets (chosen on the members'
-        out-of-fold logits, so they fit one member as well as the mean).
+        Those members alone (one per seed of a seed ensemble, whose members are stored
+        seed-major), with the ensemble's logit offsets (chosen on the out-of-fold logits,
+        so they fit the held-out members as well as the whole ensemble).
     """
     from models.beats import BeatClassifier
     from models.beats._features import FeatureSpec
@@ -79,12 +80,13 @@ def out_of_fold_classifier(data: bytes, record: str) -> Any:
 
     header, net = decode_artifact(data)
     folds = header["metadata"]["trained_on"]["folds"]
-    if not isinstance(net, BeatEnsemble) or len(folds) != len(net.members):
-        raise ValueError("out-of-fold labels need an ensemble with one member per fold")
+    if not isinstance(net, BeatEnsemble) or len(net.members) % len(folds):
+        raise ValueError("out-of-fold labels need an ensemble with one member per fold and seed")
     k = next((i for i, names in enumerate(folds) if record in names), None)
     if k is None:
         raise ValueError(f"record {record} is in no training fold of this model")
-    member = BeatEnsemble([net.members[k]], net.logit_bias)  # type: ignore[list-item]
+    held_out = [m for i, m in enumerate(net.members) if i % len(folds) == k]
+    member = BeatEnsemble(held_out, net.logit_bias)  # type: ignore[arg-type]
     member.eval()
     return BeatClassifier(
         net=member,

@@ -503,7 +503,15 @@ def train() -> None:
     default=None,
     help="Where to write the artifact (default: CARDIOWATCH_BEATS_MODEL).",
 )
-@click.option("--seed", type=int, default=0, help="Seed of initialisation and shuffling.")
+@click.option(
+    "--seed", type=int, default=None, help="Seed of initialisation and shuffling (default 0)."
+)
+@click.option(
+    "--seeds",
+    default=None,
+    help="Comma-separated seeds (e.g. 0,5): train once per seed and write every seed's fold "
+    "networks as one ensemble.",
+)
 @click.option("--threads", type=int, default=2, help="torch CPU threads.")
 @click.option("--variant", default=None, help="Training variant (default: the selected one).")
 @click.option(
@@ -515,7 +523,12 @@ def train() -> None:
     "DIR/selection.json (nothing is published).",
 )
 def train_beats(
-    out: Path | None, seed: int, threads: int, variant: str | None, select_dir: Path | None
+    out: Path | None,
+    seed: int | None,
+    seeds: str | None,
+    threads: int,
+    variant: str | None,
+    select_dir: Path | None,
 ) -> None:
     """Train the AAMI beat classifier on DS1 (4 patient folds inside DS1; DS2 unused)."""
     from dataclasses import replace
@@ -526,10 +539,20 @@ def train_beats(
     name = variant or DEFAULT_VARIANT
     if name not in VARIANTS:
         raise click.BadParameter(f"one of {', '.join(VARIANTS)}", param_hint="--variant")
+    if seeds is not None and seed is not None:
+        raise click.BadParameter("give --seed or --seeds, not both", param_hint="--seeds")
+    try:
+        seed_list = [int(s) for s in seeds.split(",")] if seeds is not None else []
+    except ValueError:
+        raise click.BadParameter("comma-separated integers", param_hint="--seeds") from None
+    if seeds is not None and (not seed_list or len(set(seed_list)) != len(seed_list)):
+        raise click.BadParameter("each seed once", param_hint="--seeds")
+    if not seed_list:
+        seed_list = [seed if seed is not None else 0]
     with Progress() as progress:
         if select_dir is not None:
             summary = run_selection(
-                _mitdb(settings), Path(settings.cache_dir), select_dir, seed=seed,
+                _mitdb(settings), Path(settings.cache_dir), select_dir, seed=seed_list[0],
                 threads=threads, progress=progress,
             )  # fmt: skip
             for v, r in summary["variants"].items():
@@ -541,10 +564,10 @@ def train_beats(
             click.echo(f"selected: {summary['selected']}")
             return
         target = out or Path(settings.beats_model)
-        config = replace(VARIANTS[name], seed=seed, threads=threads)
+        config = replace(VARIANTS[name], seed=seed_list[0], threads=threads)
         result = run_training(
             _mitdb(settings), Path(settings.cache_dir), target, config=config, variant=name,
-            progress=progress,
+            seeds=seed_list, progress=progress,
         )  # fmt: skip
     click.echo(json.dumps(result, indent=1))
 

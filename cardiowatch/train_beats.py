@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from rich.progress import Progress
 
@@ -35,7 +36,7 @@ from models.beats import (
     ALL_RR_FEATURES,
     RR_FEATURES,
     SHIPPED_RR_FEATURES,
-    BeatEnsemble,
+    CrossValResult,
     FeatureSpec,
     TrainConfig,
     artifact_version,
@@ -43,6 +44,7 @@ from models.beats import (
     encode_artifact,
     fit_logit_bias,
     scores_table,
+    seed_ensemble,
 )
 
 #: Training variants compared on DS1 out-of-fold scores (never on DS2).
@@ -109,10 +111,18 @@ def run_training(
     *,
     config: TrainConfig | None = None,
     variant: str = DEFAULT_VARIANT,
+    seeds: Sequence[int] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Cross-validate on DS1, write the ensemble artifact to ``out``; return the facts."""
+    """Cross-validate on DS1, write the ensemble artifact to ``out``; return the facts.
+
+    With several ``seeds`` the cross-validation runs once per seed and the artifact holds
+    every seed's fold networks (seed-major: the members of the first seed, then the next);
+    the out-of-fold logits are the mean over seeds, and the logit offsets are fitted on that
+    mean, as :mod:`benchmarks.beats_seed_spread` scores a seed ensemble.
+    """
     config = config or VARIANTS[variant]
+    seeds = tuple(seeds) if seeds is not None else (config.seed,)
     spec = FeatureSpec(rr_features=VARIANT_FEATURES[variant])
     t0 = time.perf_counter()
     task = progress.add_task("DS1 beats", total=len(DS1)) if progress is not None else None
@@ -142,14 +152,18 @@ def run_training(
         )
 
     t1 = time.perf_counter()
-    cv = cross_validate(spec, (data.morph, data.rr, data.y), fold, config, on_epoch=on_epoch)
-    # S and V only: F is nearly all one patient (208), so its out-of-fold logits come from
-    # the one member that saw almost no F and say little about the ensemble.
-    bias = fit_logit_bias(cv.oof_logits, data.y, classes=(1, 2))
+    cvs = []
+    for s in seeds:
+        bars.clear()  # one set of fold bars per seed
+        run_config = replace(config, seed=s)
+        cvs.append(cross_validate(spec, (data.morph, data.rr, data.y), fold, run_config,
+                                  on_epoch=on_epoch))  # fmt: skip
+    cv = cvs[0]
+    ensemble, oof_logits = seed_ensemble(cvs, data.y)
+    bias = ensemble.logit_bias.numpy()
     t_train = time.perf_counter() - t1
-    raw = scores_table(data.y, cv.oof_logits.argmax(axis=1))
-    corrected = scores_table(data.y, (cv.oof_logits + bias).argmax(axis=1))
-    ensemble = BeatEnsemble(cv.members, torch.from_numpy(bias))
+    raw = scores_table(data.y, oof_logits.argmax(axis=1))
+    corrected = scores_table(data.y, (oof_logits + bias).argmax(axis=1))
     metadata = {
         "trained_on": {"records": list(DS1), "folds": [list(f) for f in DS1_FOLDS],
                        "beats": len(data.y),
@@ -166,6 +180,8 @@ def run_training(
         "torch": torch.__version__,
         "python": platform.python_version(),
     }  # fmt: skip
+    if len(seeds) > 1:
+        metadata.update(_seed_records(seeds, cvs, data.y))
     blob = encode_artifact(ensemble, spec, metadata=metadata)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(blob)
@@ -180,7 +196,28 @@ def run_training(
         "logit_bias": metadata["logit_bias"],
         "ds1_out_of_fold": metadata["ds1_out_of_fold"],
         "seconds": {"data": round(t_data, 1), "train": round(t_train, 1)},
+        **({"seeds": metadata["seeds"]} if len(seeds) > 1 else {}),
     }
+
+
+def _seed_records(
+    seeds: tuple[int, ...], cvs: list[CrossValResult], y: npt.NDArray[np.int64]
+) -> dict[str, Any]:
+    """Metadata of a seed ensemble: the seeds, and each seed's own run.
+
+    The top-level fields of the metadata (``best_epochs``, ``ds1_cv_curve``, ...) keep the
+    first seed's run, as a single-seed artifact has them; the others are listed here, each
+    with its out-of-fold figures alone (offsets fitted to it alone).
+    """
+    runs = []
+    for s, c in zip(seeds, cvs, strict=True):
+        alone = c.oof_logits + fit_logit_bias(c.oof_logits, y, classes=(1, 2))
+        runs.append({
+            "seed": s, "best_epochs": c.best_epochs,
+            "epochs_chosen_from_mean_curve": c.epoch,
+            "ds1_out_of_fold_alone": scores_table(y, alone.argmax(axis=1))["all"],
+        })  # fmt: skip
+    return {"seeds": list(seeds), "seed_runs": runs, "members_order": "seed-major"}
 
 
 def run_selection(

@@ -29,7 +29,14 @@ from ._model import (
     decode_artifact,
     encode_artifact,
 )
-from ._select import CrossValResult, cross_validate, fit_logit_bias, net_logits, scores_table
+from ._select import (
+    CrossValResult,
+    cross_validate,
+    fit_logit_bias,
+    net_logits,
+    scores_table,
+    seed_ensemble,
+)
 from ._train import (
     PREMATURE_EXPONENTS,
     TrainConfig,
@@ -67,6 +74,7 @@ __all__ = [
     "net_logits",
     "premature_copies",
     "scores_table",
+    "seed_ensemble",
     "selection_score",
     "train_beat_net",
 ]

@@ -11,7 +11,7 @@ sees a test patient.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,10 +19,17 @@ import numpy.typing as npt
 import torch
 
 from ._features import FeatureSpec
-from ._model import AAMI_CLASSES, BeatNet
+from ._model import AAMI_CLASSES, BeatEnsemble, BeatNet
 from ._train import TrainConfig, class_scores, selection_score, train_beat_net
 
-__all__ = ["CrossValResult", "cross_validate", "fit_logit_bias", "net_logits", "scores_table"]
+__all__ = [
+    "CrossValResult",
+    "cross_validate",
+    "fit_logit_bias",
+    "net_logits",
+    "scores_table",
+    "seed_ensemble",
+]
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -152,6 +159,37 @@ def cross_validate(
         members=members, oof_logits=oof, best_epochs=[epoch] * n_folds, history=history,
         epoch=epoch, curve=curve, fold_best_epochs=fold_best,
     )  # fmt: skip
+
+
+def seed_ensemble(runs: Sequence[CrossValResult], y: I64) -> tuple[BeatEnsemble, F32]:
+    """The fold networks of several seeds' cross-validations as one ensemble.
+
+    Parameters
+    ----------
+    runs
+        :func:`cross_validate` results of one recipe with different seeds, on the same folds.
+    y
+        Labels of the beats the runs were scored on.
+
+    Returns
+    -------
+    ensemble
+        Every run's members, seed-major (member ``i`` was trained without fold
+        ``i % n_folds``), with S and V logit offsets fitted on the pooled out-of-fold logits.
+        F is left at 0: it is nearly all one patient (208), so its out-of-fold logits come
+        from the one member that saw almost no F and say little about the ensemble.
+    oof_logits
+        The mean over runs of their out-of-fold logits (without the offsets): beat ``j``
+        scored by the members, one per seed, that did not see its patient.
+    """
+    if not runs:
+        raise ValueError("a seed ensemble needs at least one cross-validation run")
+    if len({len(r.members) for r in runs}) != 1:
+        raise ValueError("every run must have one member per fold, on the same folds")
+    oof = np.mean([r.oof_logits for r in runs], axis=0).astype(np.float32)
+    bias = fit_logit_bias(oof, y, classes=(1, 2))
+    members = [m for r in runs for m in r.members]
+    return BeatEnsemble(members, torch.from_numpy(bias)), oof
 
 
 def _averaged(states: list[dict[str, torch.Tensor]], n: int) -> list[dict[str, torch.Tensor]]:

@@ -53,6 +53,27 @@ def test_each_record_is_labelled_by_the_member_of_its_own_fold() -> None:
             np.testing.assert_allclose(clf.logits(morph, rr), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_a_seed_ensemble_labels_each_record_with_its_folds_members_of_every_seed() -> None:
+    spec = FeatureSpec()
+    members = []
+    for k in range(2 * len(FOLDS)):  # two seeds, seed-major
+        torch.manual_seed(k)
+        members.append(BeatNet(spec.n_morph, spec.n_rr, len(AAMI_CLASSES)))
+    bias = torch.tensor([0.0, -0.5, 0.25, 0.0, 0.0])
+    data = encode_artifact(
+        BeatEnsemble(members, bias), spec, metadata={"trained_on": {"folds": FOLDS}}
+    )
+    rng = np.random.default_rng(1)
+    morph = rng.normal(size=(6, spec.n_morph)).astype(np.float32)
+    rr = rng.normal(size=(6, spec.n_rr)).astype(np.float32)
+    for k, names in enumerate(FOLDS):
+        pair = BeatEnsemble([members[k], members[k + len(FOLDS)]], bias).eval()
+        with torch.inference_mode():
+            expected = pair(torch.from_numpy(morph), torch.from_numpy(rr)).numpy()
+        clf = out_of_fold_classifier(data, names[1])
+        np.testing.assert_allclose(clf.logits(morph, rr), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_a_record_outside_the_folds_or_a_single_network_is_refused() -> None:
     spec = FeatureSpec()
     with pytest.raises(ValueError, match="no training fold"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from models.beats import (
     fit_logit_bias,
     net_logits,
     premature_copies,
+    seed_ensemble,
     selection_score,
     train_beat_net,
 )
@@ -314,6 +316,25 @@ def test_cross_validation_scores_every_beat_out_of_fold() -> None:
     assert np.array_equal(again.oof_logits, cv.oof_logits), "seeded: same result"
 
 
+def test_seed_ensemble_holds_every_seeds_fold_networks_seed_major() -> None:
+    spec = FeatureSpec()
+    morph, rr, y = synthetic_beats(600, 5)
+    fold = np.arange(600, dtype=np.int64) % 3
+    config = TrainConfig(epochs=2, batch_size=32, threads=1, patience=10)
+    runs = [cross_validate(spec, (morph, rr, y), fold, replace(config, seed=s)) for s in (2, 7)]
+    ensemble, oof = seed_ensemble(runs, y)
+    assert len(ensemble.members) == 6
+    assert ensemble.members[4] is runs[1].members[1], "seed-major: member i left fold i % 3 out"
+    np.testing.assert_allclose(oof, (runs[0].oof_logits + runs[1].oof_logits) / 2, rtol=1e-6)
+    bias = ensemble.logit_bias.numpy()
+    np.testing.assert_array_equal(bias, fit_logit_bias(oof, y, classes=(1, 2)))
+    assert bias[0] == bias[3] == bias[4] == 0.0, "offsets for S and V only"
+    expected = np.mean([net_logits(m, morph, rr) for m in ensemble.members], axis=0) + bias
+    np.testing.assert_allclose(net_logits(ensemble, morph, rr), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="at least one"):
+        seed_ensemble([], y)
+
+
 def test_cross_validation_keeps_one_epoch_count_from_the_mean_curve() -> None:
     spec = FeatureSpec()
     morph, rr, y = synthetic_beats(600, 6)
@@ -509,3 +530,24 @@ def test_premature_training_needs_the_irregularity_column_only_when_restricted()
     assert len(result.history) == 1
     with pytest.raises(ValueError, match="rr_irregularity"):
         train_beat_net(spec, train, None, replace(config, premature_max_irregularity=0.1))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "1", "--seeds", "0,5"], "not both"),
+        (["--seeds", "0,0"], "each seed once"),
+        (["--seeds", "0,x"], "comma-separated integers"),
+    ],
+)
+def test_train_beats_refuses_unclear_seeds_before_training(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from cardiowatch.cli import main
+
+    result = CliRunner().invoke(main, ["train", "beats", "--out", str(tmp_path / "m.cwm"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "m.cwm").exists()
