@@ -512,6 +512,12 @@ def train() -> None:
     help="Comma-separated seeds (e.g. 0,5): train once per seed and write every seed's fold "
     "networks as one ensemble.",
 )
+@click.option(
+    "--teachers",
+    default=None,
+    help="For a distilled variant: its two teacher artifacts, comma-separated (train beats "
+    "outputs of the teacher variant with seeds S and S+5); default: train them first.",
+)
 @click.option("--threads", type=int, default=2, help="torch CPU threads.")
 @click.option("--variant", default=None, help="Training variant (default: the selected one).")
 @click.option(
@@ -526,6 +532,7 @@ def train_beats(
     out: Path | None,
     seed: int | None,
     seeds: str | None,
+    teachers: str | None,
     threads: int,
     variant: str | None,
     select_dir: Path | None,
@@ -533,7 +540,13 @@ def train_beats(
     """Train the AAMI beat classifier on DS1 (4 patient folds inside DS1; DS2 unused)."""
     from dataclasses import replace
 
-    from cardiowatch.train_beats import DEFAULT_VARIANT, VARIANTS, run_selection, run_training
+    from cardiowatch.train_beats import (
+        DEFAULT_VARIANT,
+        TEACHERS,
+        VARIANTS,
+        run_selection,
+        run_training,
+    )
 
     settings = _settings()
     name = variant or DEFAULT_VARIANT
@@ -549,6 +562,9 @@ def train_beats(
         raise click.BadParameter("each seed once", param_hint="--seeds")
     if not seed_list:
         seed_list = [seed if seed is not None else 0]
+    teacher_paths = [Path(s) for s in teachers.split(",")] if teachers is not None else None
+    if teacher_paths is not None and (name not in TEACHERS or len(teacher_paths) != 2):
+        raise click.BadParameter("two artifacts, for a distilled variant", param_hint="--teachers")
     with Progress() as progress:
         if select_dir is not None:
             summary = run_selection(
@@ -567,7 +583,7 @@ def train_beats(
         config = replace(VARIANTS[name], seed=seed_list[0], threads=threads)
         result = run_training(
             _mitdb(settings), Path(settings.cache_dir), target, config=config, variant=name,
-            seeds=seed_list, progress=progress,
+            seeds=seed_list, teacher_artifacts=teacher_paths, progress=progress,
         )  # fmt: skip
     click.echo(json.dumps(result, indent=1))
 

@@ -36,11 +36,13 @@ from models.beats import (
     ALL_RR_FEATURES,
     RR_FEATURES,
     SHIPPED_RR_FEATURES,
+    BeatEnsemble,
     CrossValResult,
     FeatureSpec,
     TrainConfig,
     artifact_version,
     cross_validate,
+    decode_artifact,
     encode_artifact,
     fit_logit_bias,
     scores_table,
@@ -62,13 +64,27 @@ VARIANTS: dict[str, TrainConfig] = {
     "premature_s_regular": TrainConfig(
         epochs=20, patience=5, rr_skip=True, premature_s=0.02, premature_max_irregularity=0.1
     ),
+    "premature_s_distilled": TrainConfig(
+        epochs=20,
+        patience=5,
+        rr_skip=True,
+        premature_s=0.02,
+        premature_max_irregularity=0.1,
+        distill_weight=0.5,
+        distill_temperature=2.0,
+    ),
 }
+#: Distilled variants: the variant their teachers are and the seed offset of the second
+#: teacher (seed ``s``'s student learns from that variant's fold networks of ``s`` and
+#: ``s + offset``, each trained on the student's own training folds).
+TEACHERS: dict[str, tuple[str, int]] = {"premature_s_distilled": ("premature_s_regular", 5)}
 #: RR feature columns of each variant: the first three variants predate the template and
 #: P-wave columns, the ``template*`` ones the two rhythm-context columns; ``sinus_wide`` adds
 #: the sinus-reference columns (:data:`~models.beats.SINUS_FEATURES`) to the shipped ones;
 #: ``rhythm_avg3`` is ``rhythm_wide`` with each member's weights averaged over 3 epochs;
 #: ``premature_s`` is ``rhythm_wide`` with synthetic premature S beats while training,
-#: ``premature_s_regular`` the same with only N beats of a regular rhythm converted.
+#: ``premature_s_regular`` the same with only N beats of a regular rhythm converted,
+#: ``premature_s_distilled`` that recipe distilled from two of its own seeds (:data:`TEACHERS`).
 VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("base", "augment", "regularised"), RR_FEATURES),
     **dict.fromkeys(("template", "template_w1", "template_wide"), SHIPPED_RR_FEATURES[:-2]),
@@ -77,6 +93,7 @@ VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
     "rhythm_avg3": SHIPPED_RR_FEATURES,
     "premature_s": SHIPPED_RR_FEATURES,
     "premature_s_regular": SHIPPED_RR_FEATURES,
+    "premature_s_distilled": SHIPPED_RR_FEATURES,
 }
 #: The variant ``cardiowatch train beats`` trains (the best DS1 out-of-fold score).
 DEFAULT_VARIANT = "rhythm_wide"
@@ -87,6 +104,8 @@ LATER_FIELDS: dict[str, float | None] = {
     "average_epochs": 1,
     "premature_s": 0.0,
     "premature_max_irregularity": None,
+    "distill_weight": 0.0,
+    "distill_temperature": 2.0,
 }
 
 
@@ -101,6 +120,8 @@ def config_record(config: TrainConfig) -> dict[str, Any]:
     for name, default in LATER_FIELDS.items():
         if record[name] == default:
             del record[name]
+    if config.distill_weight > 0:  # a distilled recipe names its temperature, default or not
+        record["distill_temperature"] = config.distill_temperature
     return record
 
 
@@ -112,6 +133,7 @@ def run_training(
     config: TrainConfig | None = None,
     variant: str = DEFAULT_VARIANT,
     seeds: Sequence[int] | None = None,
+    teacher_artifacts: Sequence[Path] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Cross-validate on DS1, write the ensemble artifact to ``out``; return the facts.
@@ -120,9 +142,15 @@ def run_training(
     every seed's fold networks (seed-major: the members of the first seed, then the next);
     the out-of-fold logits are the mean over seeds, and the logit offsets are fitted on that
     mean, as :mod:`benchmarks.beats_seed_spread` scores a seed ensemble.
+
+    A distilled variant (:data:`TEACHERS`) first trains its teachers, or reads them from
+    ``teacher_artifacts`` (``train beats`` outputs of the teacher variant with exactly the
+    teacher seeds, checked against their metadata); one seed only.
     """
     config = config or VARIANTS[variant]
     seeds = tuple(seeds) if seeds is not None else (config.seed,)
+    if variant in TEACHERS and len(seeds) != 1:
+        raise ValueError(f"{variant} is distilled from its teachers: one seed only")
     spec = FeatureSpec(rr_features=VARIANT_FEATURES[variant])
     t0 = time.perf_counter()
     task = progress.add_task("DS1 beats", total=len(DS1)) if progress is not None else None
@@ -152,12 +180,18 @@ def run_training(
         )
 
     t1 = time.perf_counter()
+    teachers, teacher_record = None, None
+    if variant in TEACHERS:
+        teachers, teacher_record = _teachers(
+            variant, seeds[0], (data.morph, data.rr, data.y), fold, spec, config,
+            teacher_artifacts,
+        )  # fmt: skip
     cvs = []
     for s in seeds:
         bars.clear()  # one set of fold bars per seed
         run_config = replace(config, seed=s)
         cvs.append(cross_validate(spec, (data.morph, data.rr, data.y), fold, run_config,
-                                  on_epoch=on_epoch))  # fmt: skip
+                                  on_epoch=on_epoch, teachers=teachers))  # fmt: skip
     cv = cvs[0]
     ensemble, oof_logits = seed_ensemble(cvs, data.y)
     bias = ensemble.logit_bias.numpy()
@@ -182,6 +216,8 @@ def run_training(
     }  # fmt: skip
     if len(seeds) > 1:
         metadata.update(_seed_records(seeds, cvs, data.y))
+    if teacher_record is not None:
+        metadata["teachers"] = teacher_record
     blob = encode_artifact(ensemble, spec, metadata=metadata)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(blob)
@@ -198,6 +234,46 @@ def run_training(
         "seconds": {"data": round(t_data, 1), "train": round(t_train, 1)},
         **({"seeds": metadata["seeds"]} if len(seeds) > 1 else {}),
     }
+
+
+def _teachers(
+    variant: str,
+    seed: int,
+    data: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]],
+    fold: npt.NDArray[np.int64],
+    spec: FeatureSpec,
+    config: TrainConfig,
+    artifacts: Sequence[Path] | None,
+) -> tuple[list[BeatEnsemble], dict[str, Any]]:
+    """One teacher per fold for ``variant``'s student of ``seed``, and their record.
+
+    Teacher ``k`` is the mean of the teacher variant's fold-``k`` networks of the teacher
+    seeds (no logit offsets): trained on the folds the student ``k`` trains on.
+    """
+    teacher_variant, offset = TEACHERS[variant]
+    seeds = (seed, seed + offset)
+    if artifacts is None:
+        base = replace(VARIANTS[teacher_variant], threads=config.threads)
+        runs = [list(cross_validate(spec, data, fold, replace(base, seed=s)).members)
+                for s in seeds]  # fmt: skip
+        versions = None
+    else:
+        runs, versions = [], []
+        for path, s in zip(artifacts, seeds, strict=True):
+            blob = path.read_bytes()
+            header, net = decode_artifact(blob)
+            meta = header["metadata"]
+            ok = (
+                isinstance(net, BeatEnsemble) and len(net.members) == len(DS1_FOLDS)
+                and meta.get("variant") == teacher_variant and meta["config"]["seed"] == s
+                and meta["trained_on"]["folds"] == [list(f) for f in DS1_FOLDS]
+            )  # fmt: skip
+            if not ok:
+                raise ValueError(f"{path}: not a {teacher_variant} fold ensemble of seed {s}")
+            runs.append(list(net.members))  # type: ignore[arg-type]
+            versions.append(artifact_version(blob))
+    teachers = [BeatEnsemble([run[k] for run in runs]) for k in range(len(DS1_FOLDS))]
+    return teachers, {"variant": teacher_variant, "seeds": list(seeds), "versions": versions}
 
 
 def _seed_records(

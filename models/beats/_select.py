@@ -80,6 +80,7 @@ def cross_validate(
     config: TrainConfig,
     *,
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    teachers: Sequence[torch.nn.Module] | None = None,
 ) -> CrossValResult:
     """Train one network per fold on the other folds; choose ONE epoch count for all.
 
@@ -103,6 +104,10 @@ def cross_validate(
         Hyper-parameters; member ``k`` uses seed ``config.seed + k``.
     on_epoch
         Called with (fold, epoch, figures) after every epoch.
+    teachers
+        One teacher per fold, for ``config.distill_weight`` > 0: teacher ``k`` must have been
+        trained without fold ``k`` (e.g. the fold-``k`` networks of other runs), so member
+        ``k``'s out-of-fold logits stay out of fold.
 
     Returns
     -------
@@ -110,6 +115,8 @@ def cross_validate(
     """
     morph, rr, y = data
     n_folds = int(fold.max()) + 1
+    if teachers is not None and len(teachers) != n_folds:
+        raise ValueError(f"one teacher per fold: {n_folds} folds, {len(teachers)} teachers")
     n_run = max(1, min(config.cv_epochs, config.epochs))
     run_config = replace(config, patience=n_run + 1)  # the curve is recorded, never cut short
     nets, history, per_epoch_logits, figures = [], [], [], []
@@ -125,6 +132,7 @@ def cross_validate(
         result = train_beat_net(
             spec, train, val, replace(run_config, seed=config.seed + k),
             run_epochs=n_run, keep_states=True, on_epoch=hook,
+            teacher=None if teachers is None else teachers[k],
         )  # fmt: skip
         states = _averaged(result.states, config.average_epochs)
         logits = []

@@ -84,6 +84,12 @@ class TrainConfig:
     premature_max_irregularity
         Only N beats whose ``rr_irregularity`` column is below this become synthetic S beats
         (``None``: any N beat); a beat is premature against a regular rhythm, not in AF.
+    distill_weight
+        Weight of the distillation term (0 = off): the loss is ``(1 - w)`` x the labels'
+        cross-entropy + ``w`` x ``T**2`` x KL(teacher || student) at temperature
+        ``distill_temperature``; training then needs a teacher (:func:`train_beat_net`).
+    distill_temperature
+        Temperature ``T`` of both softmaxes in the distillation term.
     """
 
     epochs: int = 30
@@ -103,6 +109,8 @@ class TrainConfig:
     average_epochs: int = 1
     premature_s: float = 0.0
     premature_max_irregularity: float | None = None
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
 
 #: RR column -> exponents ``(a, b)``: a synthetic premature beat's column is the N beat's
@@ -245,6 +253,22 @@ def _predict(net: BeatNet, morph: F32, rr: F32) -> I64:
     return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
 
+def _distilled(
+    hard: torch.Tensor,
+    logits: torch.Tensor,
+    teacher: nn.Module,
+    morph: torch.Tensor,
+    rr: torch.Tensor,
+    config: TrainConfig,
+) -> torch.Tensor:
+    """``hard`` (the labels' loss) mixed with the KL term of the teacher's softened logits."""
+    temp, w = config.distill_temperature, config.distill_weight
+    with torch.no_grad():
+        soft = torch.softmax(teacher(morph, rr) / temp, dim=1)
+    kl = nn.functional.kl_div(torch.log_softmax(logits / temp, dim=1), soft, reduction="batchmean")
+    return (1.0 - w) * hard + w * temp * temp * kl
+
+
 def train_beat_net(
     spec: FeatureSpec,
     train: tuple[F32, F32, I64],
@@ -255,6 +279,7 @@ def train_beat_net(
     run_epochs: int | None = None,
     keep_states: bool = False,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    teacher: nn.Module | None = None,
 ) -> TrainResult:
     """Train a :class:`BeatNet` on ``(morph, rr, y)`` arrays.
 
@@ -279,12 +304,25 @@ def train_beat_net(
         Keep a copy of the weights after every epoch in :attr:`TrainResult.states`.
     on_epoch
         Called after every epoch with its number and its figures.
+    teacher
+        Network whose logits the student also learns from when ``config.distill_weight`` is
+        above 0 (run in eval mode on each training batch as the student sees it, synthetic
+        beats included); it should have been trained on the same patients as the student.
 
     Returns
     -------
     TrainResult
         With the weights of the best validation epoch (or of the last epoch without ``val``).
+
+    Raises
+    ------
+    ValueError
+        When distillation is asked for without a teacher.
     """
+    if config.distill_weight > 0 and teacher is None:
+        raise ValueError("distill_weight > 0 needs a teacher")
+    if teacher is not None:
+        teacher.eval()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     torch.use_deterministic_algorithms(True)
@@ -338,7 +376,10 @@ def train_beat_net(
                     r, target, rng, config.premature_s, exponents, eligible
                 )
             opt.zero_grad()
-            loss = loss_fn(net(m, r), target)
+            logits = net(m, r)
+            loss = loss_fn(logits, target)
+            if teacher is not None and config.distill_weight > 0:
+                loss = _distilled(loss, logits, teacher, m, r, config)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)

@@ -519,6 +519,49 @@ def test_premature_s_is_recorded_only_when_used() -> None:
     assert "premature_max_irregularity" not in config_record(VARIANTS["premature_s"])
     regular = config_record(VARIANTS["premature_s_regular"])
     assert regular["premature_max_irregularity"] == 0.1
+    assert "distill_weight" not in regular
+    assert "distill_temperature" not in regular
+    distilled = config_record(VARIANTS["premature_s_distilled"])
+    assert (distilled["distill_weight"], distilled["distill_temperature"]) == (0.5, 2.0)
+
+
+class RrTeacher(torch.nn.Module):
+    """A fixed "teacher" that calls a beat V when its first RR column is above 1, else N."""
+
+    def forward(self, morph: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
+        v = 40.0 * (rr[:, :1] - 1.0)
+        return torch.cat([-v, torch.full_like(v, -20.0), v, torch.full_like(v, -20.0),
+                          torch.full_like(v, -20.0)], dim=1)  # fmt: skip
+
+
+def test_distillation_teaches_the_teachers_calls_and_is_off_at_weight_zero() -> None:
+    spec = FeatureSpec()
+    morph, rr, y = synthetic_beats(600, 3)
+    rr[:, 0] = np.random.default_rng(4).normal(1.0, 0.3, len(y)).astype(np.float32)
+    teacher_calls = np.where(rr[:, 0] > 1.0, 2, 0)  # unrelated to the labels
+    config = TrainConfig(epochs=20, batch_size=64, lr=1e-2, seed=1, threads=1, patience=30)
+    plain = train_beat_net(spec, (morph, rr, y), None, config)
+    ignored = train_beat_net(spec, (morph, rr, y), None, config, teacher=RrTeacher())
+    assert encode_artifact(plain.net, spec) == encode_artifact(ignored.net, spec)
+    pupil = train_beat_net(
+        spec, (morph, rr, y), None, replace(config, distill_weight=1.0), teacher=RrTeacher()
+    )
+    pupil_calls = net_logits(pupil.net, morph, rr).argmax(axis=1)
+    plain_calls = net_logits(plain.net, morph, rr).argmax(axis=1)
+    assert np.mean(plain_calls == y) > 0.95
+    assert np.mean(plain_calls == teacher_calls) < 0.65
+    assert np.mean(pupil_calls == teacher_calls) > 0.9, "pure distillation follows the teacher"
+    with pytest.raises(ValueError, match="needs a teacher"):
+        train_beat_net(spec, (morph, rr, y), None, replace(config, distill_weight=0.5))
+
+
+def test_cross_validation_needs_one_teacher_per_fold() -> None:
+    spec = FeatureSpec()
+    morph, rr, y = synthetic_beats(300, 2)
+    fold = np.arange(300, dtype=np.int64) % 3
+    config = TrainConfig(epochs=1, batch_size=64, threads=1, distill_weight=0.5)
+    with pytest.raises(ValueError, match="one teacher per fold"):
+        cross_validate(spec, (morph, rr, y), fold, config, teachers=[RrTeacher()] * 2)
 
 
 def test_premature_training_needs_the_irregularity_column_only_when_restricted() -> None:
