@@ -504,13 +504,17 @@ def train() -> None:
     help="Where to write the artifact (default: CARDIOWATCH_BEATS_MODEL).",
 )
 @click.option(
-    "--seed", type=int, default=None, help="Seed of initialisation and shuffling (default 0)."
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of initialisation and shuffling: one training run (default for --select: 0).",
 )
 @click.option(
     "--seeds",
     default=None,
-    help="Comma-separated seeds (e.g. 0,5): train once per seed and write every seed's fold "
-    "networks as one ensemble.",
+    help="Comma-separated seeds: train once per seed and write every seed's fold networks as "
+    "one ensemble (default, with neither option: the shipped seeds 0,5 for the default "
+    "variant, 0 for another).",
 )
 @click.option(
     "--teachers",
@@ -541,6 +545,7 @@ def train_beats(
     from dataclasses import replace
 
     from cardiowatch.train_beats import (
+        DEFAULT_SEEDS,
         DEFAULT_VARIANT,
         TEACHERS,
         VARIANTS,
@@ -561,7 +566,8 @@ def train_beats(
     if seeds is not None and (not seed_list or len(set(seed_list)) != len(seed_list)):
         raise click.BadParameter("each seed once", param_hint="--seeds")
     if not seed_list:
-        seed_list = [seed if seed is not None else 0]
+        default = list(DEFAULT_SEEDS) if name == DEFAULT_VARIANT else [0]
+        seed_list = [seed] if seed is not None else default
     teacher_paths = [Path(s) for s in teachers.split(",")] if teachers is not None else None
     if teacher_paths is not None and (name not in TEACHERS or len(teacher_paths) != 2):
         raise click.BadParameter("two artifacts, for a distilled variant", param_hint="--teachers")

@@ -90,6 +90,8 @@ class TrainConfig:
         ``distill_temperature``; training then needs a teacher (:func:`train_beat_net`).
     distill_temperature
         Temperature ``T`` of both softmaxes in the distillation term.
+    channels
+        Channels of the network's three convolution blocks (:class:`BeatNet`).
     """
 
     epochs: int = 30
@@ -111,6 +113,7 @@ class TrainConfig:
     premature_max_irregularity: float | None = None
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
+    channels: tuple[int, int, int] = (8, 16, 16)
 
 
 #: RR column -> exponents ``(a, b)``: a synthetic premature beat's column is the N beat's
@@ -329,7 +332,9 @@ def train_beat_net(
     rng = np.random.default_rng(config.seed)
     n_classes = len(AAMI_CLASSES)
     morph, rr, y = train
-    net = BeatNet(spec.n_morph, spec.n_rr, n_classes, rr_skip=config.rr_skip)
+    net = BeatNet(
+        spec.n_morph, spec.n_rr, n_classes, channels=config.channels, rr_skip=config.rr_skip
+    )
     rr_mean = rr.mean(axis=0)
     rr_std = np.maximum(rr.std(axis=0), 1e-3)
     net.rr_mean.copy_(torch.from_numpy(rr_mean.astype(np.float32)))

@@ -525,6 +525,21 @@ def test_premature_s_is_recorded_only_when_used() -> None:
     assert (distilled["distill_weight"], distilled["distill_temperature"]) == (0.5, 2.0)
 
 
+def test_channels_set_the_width_of_the_trained_network_and_are_recorded_when_changed() -> None:
+    from cardiowatch.train_beats import VARIANTS, config_record
+
+    spec = FeatureSpec()
+    config = TrainConfig(epochs=1, batch_size=64, threads=1, channels=(4, 8, 8))
+    slim = train_beat_net(spec, synthetic_beats(200, 0), None, config).net
+    assert slim.arch["channels"] == [4, 8, 8]
+    assert [c.out_channels for c in slim.conv if isinstance(c, torch.nn.Conv1d)] == [4, 8, 8]
+    again = BeatClassifier.from_bytes(encode_artifact(slim, spec))
+    morph, rr, _ = synthetic_beats(20, 1)
+    np.testing.assert_allclose(again.logits(morph, rr), net_logits(slim, morph, rr), atol=1e-5)
+    assert "channels" not in config_record(VARIANTS["premature_s_regular"])
+    assert config_record(VARIANTS["premature_s_slim"])["channels"] == (4, 8, 8)
+
+
 class RrTeacher(torch.nn.Module):
     """A fixed "teacher" that calls a beat V when its first RR column is above 1, else N."""
 
