@@ -49,6 +49,10 @@ from models.beats import (
     seed_ensemble,
 )
 
+#: Synthetic premature S beats from N beats of a regular rhythm (the recipe of the last three).
+_PREMATURE_REGULAR = TrainConfig(
+    epochs=20, patience=5, rr_skip=True, premature_s=0.02, premature_max_irregularity=0.1
+)
 #: Training variants compared on DS1 out-of-fold scores (never on DS2).
 VARIANTS: dict[str, TrainConfig] = {
     "base": TrainConfig(epochs=20, patience=5),
@@ -61,25 +65,10 @@ VARIANTS: dict[str, TrainConfig] = {
     "sinus_wide": TrainConfig(epochs=20, patience=5, rr_skip=True),
     "rhythm_avg3": TrainConfig(epochs=20, patience=5, rr_skip=True, average_epochs=3),
     "premature_s": TrainConfig(epochs=20, patience=5, rr_skip=True, premature_s=0.02),
-    "premature_s_regular": TrainConfig(
-        epochs=20, patience=5, rr_skip=True, premature_s=0.02, premature_max_irregularity=0.1
-    ),
-    "premature_s_slim": TrainConfig(
-        epochs=20,
-        patience=5,
-        rr_skip=True,
-        premature_s=0.02,
-        premature_max_irregularity=0.1,
-        channels=(4, 8, 8),
-    ),
-    "premature_s_distilled": TrainConfig(
-        epochs=20,
-        patience=5,
-        rr_skip=True,
-        premature_s=0.02,
-        premature_max_irregularity=0.1,
-        distill_weight=0.5,
-        distill_temperature=2.0,
+    "premature_s_regular": _PREMATURE_REGULAR,
+    "premature_s_slim": replace(_PREMATURE_REGULAR, channels=(4, 8, 8)),
+    "premature_s_distilled": replace(
+        _PREMATURE_REGULAR, distill_weight=0.5, distill_temperature=2.0
     ),
 }
 #: Distilled variants: the variant their teachers are and the seed offset of the second
