@@ -10,10 +10,13 @@ Selection protocol (DS2 is never read here; ``cardiowatch evaluate beats`` score
    of that epoch and scores its own fold with them (out-of-fold logits).
 3. Logit offsets for S and V chosen on the out-of-fold logits of all DS1 beats.
 4. The artifact is the ensemble of the four fold networks (mean logits) plus those offsets,
-   with the out-of-fold DS1 figures in its metadata.
+   with the out-of-fold DS1 figures in its metadata. With several seeds (``--seeds``) steps
+   2-3 run once per seed and the artifact holds every seed's fold networks.
 
 Training variants (:data:`VARIANTS`) are compared by step 2-3's out-of-fold score only
-(``cardiowatch train beats --select DIR``); :data:`DEFAULT_VARIANT` is the one that won.
+(``cardiowatch train beats --select DIR`` trains each with one seed); :data:`DEFAULT_VARIANT`
+and :data:`DEFAULT_SEEDS` are the candidate that cleared the model card's rule (mean score over
+five seed replicates, and inference throughput).
 """
 
 from __future__ import annotations
