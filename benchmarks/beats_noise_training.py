@@ -168,7 +168,7 @@ def main() -> None:
         spec, (np.concatenate(morph), np.concatenate(rr), all_y), np.concatenate(fold), config
     )
     oof = cv.oof_logits[:n_clean]
-    bias = fit_logit_bias(oof, clean.y, classes=(1, 2))
+    bias = fit_logit_bias(oof, clean.y)
     raw = scores_table(clean.y, oof.argmax(axis=1))
     corrected = scores_table(clean.y, (oof + bias).argmax(axis=1))
     ensemble = BeatEnsemble(cv.members, torch.from_numpy(bias))

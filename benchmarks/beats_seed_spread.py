@@ -140,7 +140,7 @@ def _ensemble_score(
 ) -> tuple[float, dict[str, dict[str, float]], npt.NDArray[np.float32]]:
     """Score, per-class table and refitted logit offsets of the mean of ``oofs``."""
     mean = np.mean(oofs, axis=0)
-    bias = fit_logit_bias(mean, y, classes=(1, 2))
+    bias = fit_logit_bias(mean, y)
     pred = (mean + bias).argmax(axis=1)
     return selection_score(y, pred), scores_table(y, pred), bias
 

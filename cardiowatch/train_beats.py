@@ -293,7 +293,7 @@ def _seed_records(
     """
     runs = []
     for s, c in zip(seeds, cvs, strict=True):
-        alone = c.oof_logits + fit_logit_bias(c.oof_logits, y, classes=(1, 2))
+        alone = c.oof_logits + fit_logit_bias(c.oof_logits, y)
         runs.append({
             "seed": s, "best_epochs": c.best_epochs,
             "epochs_chosen_from_mean_curve": c.epoch,

@@ -183,9 +183,8 @@ def seed_ensemble(runs: Sequence[CrossValResult], y: I64) -> tuple[BeatEnsemble,
     -------
     ensemble
         Every run's members, seed-major (member ``i`` was trained without fold
-        ``i % n_folds``), with S and V logit offsets fitted on the pooled out-of-fold logits.
-        F is left at 0: it is nearly all one patient (208), so its out-of-fold logits come
-        from the one member that saw almost no F and say little about the ensemble.
+        ``i % n_folds``), with logit offsets (:func:`fit_logit_bias`) fitted on the pooled
+        out-of-fold logits.
     oof_logits
         The mean over runs of their out-of-fold logits (without the offsets): beat ``j``
         scored by the members, one per seed, that did not see its patient.
@@ -195,7 +194,7 @@ def seed_ensemble(runs: Sequence[CrossValResult], y: I64) -> tuple[BeatEnsemble,
     if len({len(r.members) for r in runs}) != 1:
         raise ValueError("every run must have one member per fold, on the same folds")
     oof = np.mean([r.oof_logits for r in runs], axis=0).astype(np.float32)
-    bias = fit_logit_bias(oof, y, classes=(1, 2))
+    bias = fit_logit_bias(oof, y)
     members = [m for r in runs for m in r.members]
     return BeatEnsemble(members, torch.from_numpy(bias)), oof
 
@@ -215,7 +214,7 @@ def fit_logit_bias(
     logits: F32,
     y: I64,
     *,
-    classes: tuple[int, ...] = (1, 2, 3),
+    classes: tuple[int, ...] = (1, 2),
     grid: tuple[float, ...] = tuple(np.round(np.arange(-2.0, 2.01, 0.25), 2)),
     rounds: int = 2,
 ) -> F32:
@@ -223,7 +222,9 @@ def fit_logit_bias(
 
     Coordinate ascent: each class of ``classes`` in turn takes the offset of ``grid`` with the
     best :func:`~models.beats._train.selection_score` (ties keep the smaller magnitude), for
-    ``rounds`` rounds. Class 0 (N) stays at 0 (only differences matter).
+    ``rounds`` rounds. Class 0 (N) stays at 0 (only differences matter). The default fits S
+    and V only: F is nearly all one DS1 patient (208), so its out-of-fold logits come from the
+    one member that saw almost no F and say little about the ensemble.
 
     >>> logits = np.array([[1.0, 0.6], [1.0, 0.2], [0.0, 1.0]], np.float32)
     >>> fit_logit_bias(logits, np.array([1, 0, 1]), classes=(1,), grid=(0.0, 0.5)).tolist()
