@@ -58,7 +58,9 @@ class ArrhythmiaDetector:
                              rate ``>= vt_bpm``, of which at least ``vt_shape_fraction`` are
                              ventricular-shaped; a beat is in the run when labelled ``V``,
                              or, whatever its label, when it is unlike the template, wide
-                             and like the beat before it (correlation ``>= vt_corr``);
+                             and like the beat before it (correlation ``>= vt_corr``); a
+                             beat back to the dominant beat (template correlation ``>=
+                             vt_return_corr``, unlike the beat before it) is in no run;
                              raised at the beat that completes it, ends at the first beat
                              not in the run
     ventricular_run          a run of 3 or more V beats during which VT was not active
@@ -135,8 +137,9 @@ class ArrhythmiaDetector:
         Noise alarm (see the table).
     noise_erratic_fraction
         Noise alarm (see the table).
-    vt_corr, vt_wide_ratio, vt_shape_fraction
-        VT confirmation by shape (see the table).
+    vt_corr, vt_wide_ratio, vt_shape_fraction, vt_return_corr
+        VT confirmation by shape (see the table); ``vt_return_corr`` above 1 turns the
+        back-to-the-dominant-beat rule off.
     af_skip_labels, af_skip_shape, af_skip_corr
         Beats whose RR intervals the AF measure leaves out (see the table).
     af_p_corr
@@ -170,6 +173,7 @@ class ArrhythmiaDetector:
         vt_corr: float = 0.7,
         vt_wide_ratio: float = 1.5,
         vt_shape_fraction: float = 0.5,
+        vt_return_corr: float = 0.9,
         af_skip_labels: str = "V",
         af_skip_shape: bool = True,
         af_skip_corr: float = 0.5,
@@ -203,6 +207,7 @@ class ArrhythmiaDetector:
         self.vt_corr = float(vt_corr)
         self.vt_wide_ratio = float(vt_wide_ratio)
         self.vt_shape_fraction = float(vt_shape_fraction)
+        self.vt_return_corr = float(vt_return_corr)
         self.af_skip_labels = af_skip_labels
         self.af_skip_shape = af_skip_shape
         self.af_skip_corr = float(af_skip_corr)

@@ -18,6 +18,7 @@ class VtShapeRules(Protocol):
 
     vt_corr: float
     vt_wide_ratio: float
+    vt_return_corr: float
 
 
 class VentricularRules(VtShapeRules, Protocol):
@@ -38,11 +39,29 @@ def vt_evidence(beat: LabelledBeat, rules: VtShapeRules) -> tuple[bool, bool]:
     dominant beat (template correlation ``< vt_corr``) and wide (width ``>=
     vt_wide_ratio`` times the template's), whatever its label. Its shape says
     ventricular when it is unlike the dominant beat or wide.
+
+    A beat that is *back to the dominant beat* is in no run, whatever its label: it matches
+    the template (correlation ``>= vt_return_corr``) but not the beat before it
+    (correlation ``< vt_corr``). A sinus beat after a couplet, which the classifier calls
+    ``V``, looks like that; the third beat of a monomorphic run looks like the second.
+
+    Examples
+    --------
+    >>> from models.rhythm import ArrhythmiaDetector, BeatShapeMeasures, LabelledBeat
+    >>> rules = ArrhythmiaDetector(360.0)
+    >>> pvc = BeatShapeMeasures(template_corr=-0.8, previous_corr=0.9, width_ratio=2.5)
+    >>> vt_evidence(LabelledBeat(0, "V", 1.0, 0, pvc), rules)
+    (True, True)
+    >>> back = BeatShapeMeasures(template_corr=0.98, previous_corr=-0.7, width_ratio=0.9)
+    >>> vt_evidence(LabelledBeat(0, "V", 1.0, 0, back), rules)
+    (False, False)
     """
     shape = beat.shape
     unlike = shape.template_corr < rules.vt_corr
     wide = shape.width_ratio >= rules.vt_wide_ratio
     steady = shape.previous_corr >= rules.vt_corr
+    if shape.template_corr >= rules.vt_return_corr and not steady:
+        return False, False
     return beat.label == "V" or (unlike and wide and steady), unlike or wide
 
 

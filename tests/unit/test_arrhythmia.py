@@ -232,6 +232,43 @@ def test_v_labels_on_beats_shaped_like_the_dominant_beat_do_not_raise_vt() -> No
     assert kinds == [("ventricular_run", "raise"), ("ventricular_run", "end")]
 
 
+#: A sinus beat right after ventricular ones: like the dominant beat, unlike the beat before.
+BACK = BeatShapeMeasures(template_corr=0.98, previous_corr=-0.7, width_ratio=0.9)
+#: A ventricular beat close to the dominant one in shape but wide, like the beat before.
+CLOSE_WIDE = BeatShapeMeasures(template_corr=0.92, previous_corr=0.95, width_ratio=1.8)
+
+
+def test_a_couplet_closed_by_a_sinus_beat_labelled_v_is_not_vt() -> None:
+    # fast (AF-like) rhythm: a true couplet, then a sinus-shaped beat the classifier calls V
+    labels = "N" * 10 + "VVV" + "N" * 10
+    rr = [0.45] * 10 + [0.36, 0.34, 0.40] + [0.45] * 9
+    shapes = [DOMINANT] * 10 + [WIDE, WIDE, BACK] + [DOMINANT] * 10
+    kinds = _kinds(_run(_beats(rr, labels, shapes=shapes)))
+    assert ("ventricular_tachycardia", "raise") not in kinds
+    # the run report reads the labels alone: three V labels are still a ventricular run
+    assert ("ventricular_run", "raise") in kinds
+    # with the rule off (template correlation can never reach 2) the same beats raise VT
+    off = _kinds(_run(_beats(rr, labels, shapes=shapes), vt_return_corr=2.0))
+    assert ("ventricular_tachycardia", "raise") in off
+
+
+def test_vt_ends_at_the_beat_back_to_the_dominant_shape_and_close_shapes_keep_it() -> None:
+    labels = "N" * 10 + "V" * 8 + "N" * 10
+    rr = [0.8] * 10 + [0.35] * 8 + [0.8] * 9
+    # the 7th V beat is back to the dominant shape: VT ends there, not at the first N
+    shapes = [DOMINANT] * 10 + [WIDE] * 6 + [BACK, DOMINANT] + [DOMINANT] * 10
+    beats = _beats(rr, labels, shapes=shapes)
+    events = [e for e in _run(beats) if e.kind == "ventricular_tachycardia"]
+    assert [e.state for e in events] == ["raise", "end"]
+    assert events[1].end_sample == beats[16].sample_index
+    # a run whose beats correlate with the template but are wide and alike stays one VT
+    close = [DOMINANT] * 10 + [CLOSE_WIDE] * 8 + [DOMINANT] * 10
+    beats = _beats(rr, labels, shapes=close)
+    events = [e for e in _run(beats) if e.kind == "ventricular_tachycardia"]
+    assert [e.state for e in events] == ["raise", "end"]
+    assert events[1].end_sample == beats[18].sample_index
+
+
 def test_erratic_beat_shapes_raise_noise_and_hold_back_vt() -> None:
     labels = "N" * 10 + "V" * 8 + "N" * 20
     rr = [0.8] * 10 + [0.35] * 8 + [0.8] * 19
