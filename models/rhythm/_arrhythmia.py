@@ -61,6 +61,8 @@ class ArrhythmiaDetector:
                              and like the beat before it (correlation ``>= vt_corr``); a
                              beat back to the dominant beat (template correlation ``>=
                              vt_return_corr``, unlike the beat before it) is in no run;
+                             the run's last ``vt_quality_beats`` beats need QRS quality
+                             ``>= vt_quality`` (clear of the noise level);
                              raised at the beat that completes it, ends at the first beat
                              not in the run
     ventricular_run          a run of 3 or more V beats during which VT was not active
@@ -140,6 +142,8 @@ class ArrhythmiaDetector:
     vt_corr, vt_wide_ratio, vt_shape_fraction, vt_return_corr
         VT confirmation by shape (see the table); ``vt_return_corr`` above 1 turns the
         back-to-the-dominant-beat rule off.
+    vt_quality, vt_quality_beats
+        QRS quality that the latest beats of a VT run need (see the table; 0 turns it off).
     af_skip_labels, af_skip_shape, af_skip_corr
         Beats whose RR intervals the AF measure leaves out (see the table).
     af_p_corr
@@ -174,6 +178,8 @@ class ArrhythmiaDetector:
         vt_wide_ratio: float = 1.5,
         vt_shape_fraction: float = 0.5,
         vt_return_corr: float = 0.9,
+        vt_quality: float = 0.6,
+        vt_quality_beats: int = 6,
         af_skip_labels: str = "V",
         af_skip_shape: bool = True,
         af_skip_corr: float = 0.5,
@@ -181,6 +187,8 @@ class ArrhythmiaDetector:
     ) -> None:
         if fs_hz <= 0 or vt_min_beats < 3 or cycles < 2 or svt_min_beats < 3:
             raise ValueError("need fs_hz > 0, vt_min_beats >= 3, cycles >= 2, svt_min_beats >= 3")
+        if vt_quality_beats < 1:
+            raise ValueError("need vt_quality_beats >= 1")
         if af_window_beats < 8 or af_confirm < 1 or noise_beats < 1 or not 0 < pause_s < gap_s:
             raise ValueError("need af_window_beats >= 8, af_confirm >= 1, 0 < pause_s < gap_s")
         self.fs_hz = float(fs_hz)
@@ -208,6 +216,8 @@ class ArrhythmiaDetector:
         self.vt_wide_ratio = float(vt_wide_ratio)
         self.vt_shape_fraction = float(vt_shape_fraction)
         self.vt_return_corr = float(vt_return_corr)
+        self.vt_quality = float(vt_quality)
+        self.vt_quality_beats = vt_quality_beats
         self.af_skip_labels = af_skip_labels
         self.af_skip_shape = af_skip_shape
         self.af_skip_corr = float(af_skip_corr)

@@ -28,6 +28,8 @@ class VentricularRules(VtShapeRules, Protocol):
     vt_min_beats: int
     vt_bpm: float
     vt_shape_fraction: float
+    vt_quality: float
+    vt_quality_beats: int
     cycles: int
     pattern_hold_beats: int
 
@@ -66,7 +68,13 @@ def vt_evidence(beat: LabelledBeat, rules: VtShapeRules) -> tuple[bool, bool]:
 
 
 class VentricularTachycardia:
-    """Ventricular tachycardia from runs of ventricular beats that their shape confirms."""
+    """Ventricular tachycardia from runs of ventricular beats that their shape confirms.
+
+    A run raises only while its latest ``vt_quality_beats`` beats all have a QRS quality
+    ``>= vt_quality``: each stands clearly above the noise level and, where there is a
+    second lead, shows there too. Runs of noise spikes fail this; a real run with one weak
+    beat raises ``vt_quality_beats`` beats after it at the latest.
+    """
 
     def __init__(self) -> None:
         self.restart()
@@ -74,6 +82,7 @@ class VentricularTachycardia:
     def restart(self) -> None:
         """Start the run afresh."""
         self._run: list[int] = []  # samples of the current run of ventricular-looking beats
+        self._quality: list[float] = []  # QRS quality of those beats
         self._shaped = 0  # beats of that run whose shape is ventricular
 
     def step(
@@ -87,6 +96,7 @@ class VentricularTachycardia:
         member, shaped = vt_evidence(beat, rules)
         if member:
             self._run.append(beat.sample_index)
+            self._quality.append(beat.quality)
             self._shaped += shaped
             run = self._run
             if (
@@ -94,6 +104,7 @@ class VentricularTachycardia:
                 and len(run) >= rules.vt_min_beats
                 and self._shaped >= rules.vt_shape_fraction * len(run)
                 and rate_bpm(run, rules.fs_hz) >= rules.vt_bpm
+                and min(self._quality[-rules.vt_quality_beats :]) >= rules.vt_quality
                 and trusted
             ):
                 return [Raise("ventricular_tachycardia", run[0], rate_bpm(run, rules.fs_hz))]
@@ -102,6 +113,7 @@ class VentricularTachycardia:
         if "ventricular_tachycardia" in active:
             verdicts.append(End("ventricular_tachycardia", beat.sample_index))
         self._run = []
+        self._quality = []
         self._shaped = 0
         return verdicts
 

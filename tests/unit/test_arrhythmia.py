@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 
@@ -267,6 +269,21 @@ def test_vt_ends_at_the_beat_back_to_the_dominant_shape_and_close_shapes_keep_it
     events = [e for e in _run(beats) if e.kind == "ventricular_tachycardia"]
     assert [e.state for e in events] == ["raise", "end"]
     assert events[1].end_sample == beats[18].sample_index
+
+
+def test_vt_needs_its_latest_beats_clear_of_the_noise_level() -> None:
+    labels = "N" * 10 + "V" * 12 + "N" * 10
+    rr = [0.8] * 10 + [0.35] * 12 + [0.8] * 9
+    weak = _beats(rr, labels, quality=0.4)  # spikes barely above the noise level
+    assert ("ventricular_tachycardia", "raise") not in _kinds(_run(weak))
+    assert ("ventricular_tachycardia", "raise") in _kinds(_run(weak, vt_quality=0.0))
+    # one weak beat at the run's start holds the alarm back for vt_quality_beats beats
+    beats = _beats(rr, labels)
+    one_weak = [*beats[:10], replace(beats[10], quality=0.4), *beats[11:]]
+    vt = [e for e in _run(one_weak) if e.kind == "ventricular_tachycardia"]
+    assert vt[0].state == "raise"
+    assert vt[0].onset_sample == beats[10].sample_index
+    assert vt[0].sample_index == beats[16].final_sample  # the 6th beat after the weak one
 
 
 def test_erratic_beat_shapes_raise_noise_and_hold_back_vt() -> None:
