@@ -51,11 +51,13 @@ STRIP_S = 4.0
 #: period), the heart-rate average can restart on a sustained slowing, and the beat shape
 #: and AF measure keep P-wave correlations. 6: the SVT rule keeps the previous beat's RR
 #: interval (an onset is judged abrupt only against a trusted interval). 7: the beat
-#: featurizer keeps a sinus RR history (for models that name its sinus columns). A stored
+#: featurizer keeps a sinus RR history (for models that name its sinus columns). 8: the VT
+#: rules' back-to-dominant and QRS-quality settings and run qualities, and the AF measure's
+#: ``af_skip_label_corr`` (a version-7 state crashed the VT rule with an AttributeError). A stored
 #: state of another version (states pickled before the field existed read as 1) is dropped and
 #: the patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
 #: unpickled into a half-compatible monitor.
-ECG_STATE_VERSION = 7
+ECG_STATE_VERSION = 8
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,11 @@ class ArrhythmiaDetector:
     atrial_fibrillation      RR irregularity over the last ``af_window_beats`` intervals
                              between two non-ectopic beats (all intervals if
                              ``af_sinus_rr`` is false; ectopic: a label in
-                             ``af_skip_labels``, or, if ``af_skip_shape``, a
-                             template correlation ``< af_skip_corr``; not the
+                             ``af_skip_labels`` on a beat of template correlation
+                             ``< af_skip_label_corr`` (a V label on a beat shaped
+                             like the dominant one is taken for a wrong label), or,
+                             if ``af_skip_shape``, a template correlation ``<
+                             af_skip_corr``; not the
                              width, which atrial activity widens): normalised RMS
                              difference of intervals 1, 2 and 3 apart (the least of the
                              three, so bigeminy and trigeminy are regular) ``>=
@@ -144,8 +147,9 @@ class ArrhythmiaDetector:
         back-to-the-dominant-beat rule off.
     vt_quality, vt_quality_beats
         QRS quality that the latest beats of a VT run need (see the table; 0 turns it off).
-    af_skip_labels, af_skip_shape, af_skip_corr
-        Beats whose RR intervals the AF measure leaves out (see the table).
+    af_skip_labels, af_skip_shape, af_skip_corr, af_skip_label_corr
+        Beats whose RR intervals the AF measure leaves out (see the table);
+        ``af_skip_label_corr`` above 1 leaves out every labelled beat.
     af_p_corr
         P-wave consistency at or above which an irregular rhythm is not AF (see the table).
     """
@@ -184,6 +188,7 @@ class ArrhythmiaDetector:
         af_skip_shape: bool = True,
         af_skip_corr: float = 0.5,
         af_p_corr: float | None = 0.4,
+        af_skip_label_corr: float = 0.95,
     ) -> None:
         if fs_hz <= 0 or vt_min_beats < 3 or cycles < 2 or svt_min_beats < 3:
             raise ValueError("need fs_hz > 0, vt_min_beats >= 3, cycles >= 2, svt_min_beats >= 3")
@@ -221,6 +226,7 @@ class ArrhythmiaDetector:
         self.af_skip_labels = af_skip_labels
         self.af_skip_shape = af_skip_shape
         self.af_skip_corr = float(af_skip_corr)
+        self.af_skip_label_corr = float(af_skip_label_corr)
         self.af_p_corr = None if af_p_corr is None else float(af_p_corr)
         self.reset()
 

@@ -34,14 +34,22 @@ class SupraventricularRules(VtShapeRules, Protocol):
     af_skip_labels: str
     af_skip_shape: bool
     af_skip_corr: float
+    af_skip_label_corr: float
     af_p_corr: float | None
 
 
 def af_ectopic(beat: LabelledBeat, rules: SupraventricularRules) -> bool:
-    """Whether a beat's RR intervals stay out of the AF irregularity measure."""
-    if beat.label is not None and beat.label in rules.af_skip_labels:
+    """Whether a beat's RR intervals stay out of the AF irregularity measure.
+
+    A beat labelled ectopic (``af_skip_labels``) that is shaped like the dominant beat
+    (template correlation ``>= af_skip_label_corr``) is taken for a conducted beat with a
+    wrong label, as the beat classifier gives many beats of AF, and stays in.
+    """
+    corr = beat.shape.template_corr
+    labelled = beat.label is not None and beat.label in rules.af_skip_labels
+    if labelled and not corr >= rules.af_skip_label_corr:  # NaN correlation: ectopic
         return True
-    return rules.af_skip_shape and beat.shape.template_corr < rules.af_skip_corr
+    return rules.af_skip_shape and corr < rules.af_skip_corr
 
 
 class SupraventricularTachycardia:

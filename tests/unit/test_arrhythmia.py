@@ -346,6 +346,24 @@ def test_af_keeps_beats_that_atrial_activity_makes_only_somewhat_unlike() -> Non
     assert _kinds(_run(_beats(rr, "N" * (len(rr) + 1), shapes=ventricular))) == []
 
 
+def test_af_keeps_beats_labelled_v_but_shaped_like_the_dominant_beat() -> None:
+    # In AF the classifier calls many conducted beats V (irregular RR looks premature); when
+    # such a beat matches the dominant template it is a wrong label and its RR stays in the
+    # measure. Two of three beats labelled V: with those left out, no interval is left.
+    rng = np.random.default_rng(17)
+    rr = list(rng.uniform(0.45, 1.0, 150))
+    labels = "".join("N" if i % 3 == 0 else "V" for i in range(len(rr) + 1))
+    dominant = [DOMINANT] * len(labels)
+    assert ("atrial_fibrillation", "raise") in _kinds(_run(_beats(rr, labels, shapes=dominant)))
+    assert ("atrial_fibrillation", "raise") not in _kinds(
+        _run(_beats(rr, labels, shapes=dominant), af_skip_label_corr=2.0)
+    )
+    close = BeatShapeMeasures(template_corr=0.9, previous_corr=0.9)  # under 0.95: ectopic
+    assert ("atrial_fibrillation", "raise") not in _kinds(
+        _run(_beats(rr, labels, shapes=[close] * len(labels)))
+    )
+
+
 def test_noise_during_af_onset_holds_back_af_and_keeps_its_measure() -> None:
     rng = np.random.default_rng(13)
     rr = list(rng.uniform(0.35, 1.0, 120))
