@@ -1,14 +1,16 @@
-"""The pickled ECG monitor's layout is tied to ``ECG_STATE_VERSION``.
+"""The pickled monitors' layouts are tied to ``ECG_STATE_VERSION`` and ``PCG_STATE_VERSION``.
 
-A worker unpickles each patient's stored :class:`~streams.processor.PatientState`. If a new
-attribute is added to an object of the monitor without bumping ``ECG_STATE_VERSION``, a state
-stored by the previous release unpickles without it and the first chunk fails with an
-``AttributeError`` (as happened between versions 7 and 8). This test records the attribute
-names of every object of the monitor after a fixed synthetic run, per class, in
-``ecg_state_layout.json``, and fails when they change while the version does not.
+A worker unpickles each patient's stored state (:class:`~streams.processor.PatientState`,
+:class:`~streams.pcg_processor.PcgState`). If a new attribute is added to an object of a
+monitor without bumping its state version, a state stored by the previous release unpickles
+without it and the first chunk fails with an ``AttributeError`` (as happened to the ECG
+monitor between versions 7 and 8). This test records the attribute names of every object of
+each monitor after a fixed synthetic run, per class, in ``state_layout.json``, and fails
+when they change while the version does not.
 
-After a deliberate change: bump ``ECG_STATE_VERSION`` in ``streams/processor.py``, then
-``CW_UPDATE_STATE_LAYOUT=1 pytest tests/unit/test_state_layout.py`` rewrites the record.
+After a deliberate change: bump the version (``streams/processor.py`` or
+``streams/pcg_processor.py``), then ``CW_UPDATE_STATE_LAYOUT=1 pytest
+tests/unit/test_state_layout.py`` rewrites the record.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from streams.pcg_processor import PCG_STATE_VERSION, process_pcg_chunk
 from streams.processor import ECG_STATE_VERSION
+from tests.pcg_helpers import random_classifier
+from tests.unit.test_pcg_pipeline import _chunks as pcg_chunks
 from tests.unit.test_processor import chunks, run
 
-RECORD = Path(__file__).with_name("ecg_state_layout.json")
+RECORD = Path(__file__).with_name("state_layout.json")
 PACKAGES = ("models", "streams", "cardiowatch")
 
 
@@ -53,33 +60,41 @@ def layout(root: object) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in sorted(names.items())}
 
 
-def current() -> dict[str, Any]:
+def ecg_layout() -> dict[str, Any]:
     state, _ = run(chunks(12, events=("vt@5:6",)))
     return {"version": ECG_STATE_VERSION, "classes": layout(state.monitor)}
 
 
-def test_the_monitor_layout_changes_only_with_the_state_version() -> None:
-    now = current()
-    if os.environ.get("CW_UPDATE_STATE_LAYOUT"):
-        RECORD.write_text(json.dumps(now, indent=1) + "\n")
-    recorded = json.loads(RECORD.read_text())
+def pcg_layout() -> dict[str, Any]:
+    classifier, state = random_classifier(), None
+    for c in pcg_chunks(12):
+        _, state = process_pcg_chunk(state, c, classifier, now_unix_s=1.0)
+    assert state is not None
+    return {"version": PCG_STATE_VERSION, "classes": layout(state.monitor)}
+
+
+@pytest.mark.parametrize(("name", "measure"), [("ecg", ecg_layout), ("pcg", pcg_layout)])
+def test_a_monitor_layout_changes_only_with_its_state_version(name: str, measure: Any) -> None:
+    now = measure()
     assert now["classes"], "the walk found no monitor objects"
-    assert "models.rhythm._arrhythmia.ArrhythmiaDetector" in now["classes"]
-    if recorded["version"] == now["version"]:
-        changed = {
-            k for k in now["classes"].keys() | recorded["classes"].keys()
-            if now["classes"].get(k) != recorded["classes"].get(k)
-        }  # fmt: skip
-        assert not changed, (
-            f"the pickled monitor's layout changed in {sorted(changed)} but ECG_STATE_VERSION "
-            f"is still {now['version']}: bump it (streams/processor.py), then rerun with "
-            "CW_UPDATE_STATE_LAYOUT=1"
-        )
-    else:
+    if os.environ.get("CW_UPDATE_STATE_LAYOUT"):
+        record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+        RECORD.write_text(json.dumps({**record, name: now}, indent=1, sort_keys=True) + "\n")
+    recorded = json.loads(RECORD.read_text())[name]
+    constant = {"ecg": "ECG_STATE_VERSION", "pcg": "PCG_STATE_VERSION"}[name]
+    if recorded["version"] != now["version"]:
         raise AssertionError(
-            f"ECG_STATE_VERSION is {now['version']}, the recorded layout is of version "
+            f"{constant} is {now['version']}, the recorded {name} layout is of version "
             f"{recorded['version']}: rerun with CW_UPDATE_STATE_LAYOUT=1"
         )
+    changed = {
+        k for k in now["classes"].keys() | recorded["classes"].keys()
+        if now["classes"].get(k) != recorded["classes"].get(k)
+    }  # fmt: skip
+    assert not changed, (
+        f"the pickled {name} monitor's layout changed in {sorted(changed)} but {constant} is "
+        f"still {now['version']}: bump it, then rerun with CW_UPDATE_STATE_LAYOUT=1"
+    )
 
 
 def test_the_walk_sees_a_new_attribute() -> None:
