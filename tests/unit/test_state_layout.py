@@ -10,7 +10,8 @@ when they change while the version does not.
 
 After a deliberate change: bump the version (``streams/processor.py`` or
 ``streams/pcg_processor.py``), then ``CW_UPDATE_STATE_LAYOUT=1 pytest
-tests/unit/test_state_layout.py`` rewrites the record.
+tests/unit/test_state_layout.py`` rewrites the record (it refuses while the version is the
+recorded one).
 """
 
 from __future__ import annotations
@@ -77,24 +78,25 @@ def pcg_layout() -> dict[str, Any]:
 def test_a_monitor_layout_changes_only_with_its_state_version(name: str, measure: Any) -> None:
     now = measure()
     assert now["classes"], "the walk found no monitor objects"
-    if os.environ.get("CW_UPDATE_STATE_LAYOUT"):
-        record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-        RECORD.write_text(json.dumps({**record, name: now}, indent=1, sort_keys=True) + "\n")
-    recorded = json.loads(RECORD.read_text())[name]
+    record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    recorded = record.get(name, {"version": None, "classes": {}})
     constant = {"ecg": "ECG_STATE_VERSION", "pcg": "PCG_STATE_VERSION"}[name]
-    if recorded["version"] != now["version"]:
+    changed = sorted(
+        k for k in now["classes"].keys() | recorded["classes"].keys()
+        if now["classes"].get(k) != recorded["classes"].get(k)
+    )  # fmt: skip
+    # the record is rewritten only under a new version, so it cannot hide a missed bump
+    assert not (changed and recorded["version"] == now["version"]), (
+        f"the pickled {name} monitor's layout changed in {changed} but {constant} is still "
+        f"{now['version']}: bump it, then rerun with CW_UPDATE_STATE_LAYOUT=1"
+    )
+    if os.environ.get("CW_UPDATE_STATE_LAYOUT"):
+        RECORD.write_text(json.dumps({**record, name: now}, indent=1, sort_keys=True) + "\n")
+    elif recorded["version"] != now["version"]:
         raise AssertionError(
             f"{constant} is {now['version']}, the recorded {name} layout is of version "
             f"{recorded['version']}: rerun with CW_UPDATE_STATE_LAYOUT=1"
         )
-    changed = {
-        k for k in now["classes"].keys() | recorded["classes"].keys()
-        if now["classes"].get(k) != recorded["classes"].get(k)
-    }  # fmt: skip
-    assert not changed, (
-        f"the pickled {name} monitor's layout changed in {sorted(changed)} but {constant} is "
-        f"still {now['version']}: bump it, then rerun with CW_UPDATE_STATE_LAYOUT=1"
-    )
 
 
 def test_the_walk_sees_a_new_attribute() -> None:
