@@ -297,8 +297,13 @@ def data() -> None:
     """Datasets."""
 
 
+#: PhysioNet databases ``data fetch`` knows: MIT-BIH Arrhythmia (everything), MIT-BIH Atrial
+#: Fibrillation (``evaluate alarms --database afdb``: 23 ten-hour records with signals).
+FETCHABLE = ("mitdb", "afdb")
+
+
 @data.command("fetch")
-@click.argument("database", type=click.Choice(["mitdb"]))
+@click.argument("database", type=click.Choice(FETCHABLE))
 def data_fetch(database: str) -> None:
     """Download DATABASE from PhysioNet into CARDIOWATCH_DATA (needs internet)."""
     import wfdb
@@ -390,11 +395,15 @@ def _names(csv: str) -> list[str]:
 
 
 def _mitdb(settings: Settings) -> Path:
-    data_dir = Path(settings.data_dir) / "mitdb"
+    return _database(settings, "mitdb")
+
+
+def _database(settings: Settings, name: str) -> Path:
+    """``CARDIOWATCH_DATA/<name>``, which must hold a WFDB ``RECORDS`` list."""
+    data_dir = Path(settings.data_dir) / name
     if not (data_dir / "RECORDS").exists():
-        raise click.UsageError(
-            f"no MIT-BIH in {data_dir}: set CARDIOWATCH_DATA or run 'cardiowatch data fetch mitdb'"
-        )
+        fetch = f"run 'cardiowatch data fetch {name}'" if name in FETCHABLE else "download it"
+        raise click.UsageError(f"no {name} in {data_dir}: set CARDIOWATCH_DATA or {fetch}")
     return data_dir
 
 
@@ -464,7 +473,18 @@ def evaluate_pcg(
 
 
 @evaluate.command("alarms")
-@click.option("--records", default="", help="Comma-separated MIT-BIH records (default: all 48).")
+@click.option(
+    "--database",
+    default="mitdb",
+    show_default=True,
+    help="WFDB database under CARDIOWATCH_DATA whose rhythm annotations score the alarms "
+    "(mitdb, afdb, or any with MIT-BIH-style '+' rhythm annotations).",
+)
+@click.option(
+    "--records",
+    default="",
+    help="Comma-separated records (default: every record of the database that has signals).",
+)
 @click.option(
     "--model",
     "model_path",
@@ -474,14 +494,15 @@ def evaluate_pcg(
 )
 @_report_options
 def evaluate_alarms(
-    records: str, model_path: Path | None, json_out: Path | None, md_out: Path | None
+    database: str, records: str, model_path: Path | None, json_out: Path | None,
+    md_out: Path | None,
 ) -> None:  # fmt: skip
-    """Rhythm alarms by episode against the MIT-BIH rhythm annotations (offline twin)."""
-    from cardiowatch.evaluate_alarms import markdown, run_evaluation
+    """Rhythm alarms by episode against a database's rhythm annotations (offline twin)."""
+    from cardiowatch.evaluate_alarms import markdown, records_with_signals, run_evaluation
 
     settings = _settings()
-    data_dir = _mitdb(settings)
-    names = _names(records) or (data_dir / "RECORDS").read_text().split()
+    data_dir = _database(settings, database)
+    names = _names(records) or records_with_signals(data_dir)
     path = model_path or Path(settings.beats_model)
     with Progress(transient=True) as progress:
         task = progress.add_task("records", total=len(names))

@@ -1,9 +1,11 @@
 """``cardiowatch evaluate alarms``: rhythm alarms scored by episode against MIT-BIH.
 
-Each record runs through the offline twin (:func:`streams.offline.analyze_source`: the
-worker's own ``process_chunk`` in 1 s chunks, with the beat classifier), and its alarms are
-compared with the reference rhythm episodes (``+`` annotations whose ``aux_note`` names the
-rhythm; an episode lasts until the next rhythm annotation or the record's end).
+Any WFDB database with MIT-BIH-style rhythm annotations scores the same way (``--database
+afdb``: the MIT-BIH Atrial Fibrillation Database). Each record runs through the offline twin
+(:func:`streams.offline.analyze_source`: the worker's own ``process_chunk`` in 1 s chunks,
+with the beat classifier), and its alarms are compared with the reference rhythm episodes
+(``+`` annotations whose ``aux_note`` names the rhythm; an episode lasts until the next rhythm
+annotation or the record's end).
 
 * An episode is **detected** when an alarm of a kind that reports its rhythm overlaps it
   (``RHYTHM_ALARMS``); episode Se = detected / episodes.
@@ -189,6 +191,21 @@ def analyze_with_raise_times(
     return analyze_source(WfdbSource(WfdbRecord.load(path)), chunk_s=chunk_s, classifier=classifier)
 
 
+def records_with_signals(data_dir: Path) -> list[str]:
+    """The records of a WFDB database's ``RECORDS`` list whose signal files are there.
+
+    Some databases list records that have annotations only (MIT-BIH AF: 00735 and 03665).
+    """
+    import wfdb
+
+    def has_signals(name: str) -> bool:
+        header = wfdb.rdheader(str(data_dir / name))
+        files = header.file_name or []
+        return header.n_sig > 0 and all((data_dir / f).exists() for f in files)
+
+    return [n for n in (data_dir / "RECORDS").read_text().split() if has_signals(n)]
+
+
 def run_evaluation(
     data_dir: Path,
     records: Sequence[str],
@@ -196,19 +213,29 @@ def run_evaluation(
     *,
     on_record: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Score the alarms of ``records``; the JSON document of ``cardiowatch evaluate alarms``."""
+    """Score the alarms of ``records``; the JSON document of ``cardiowatch evaluate alarms``.
+
+    The records may have any sampling rate, but one rate for all (the figures in seconds are
+    converted from samples once); ``ValueError`` otherwise.
+    """
     classifier = None if model_path is None else BeatClassifier.from_bytes(model_path.read_bytes())
     per_record: dict[str, dict[str, Any]] = {}
-    fs_hz, samples = 360.0, 0
+    rates: set[float] = set()
+    samples = 0
     for name in records:
         path = data_dir / name
         episodes, n, fs_hz = rhythm_episodes(path)
+        rates.add(fs_hz)
+        if len(rates) > 1:
+            raise ValueError(f"records of different sampling rates ({sorted(rates)} Hz)")
         result = analyze_with_raise_times(path, classifier)
         per_record[name] = score_record(result["alarms"], episodes, n)
         samples += n
         if on_record is not None:
             on_record(name)
+    fs_hz = rates.pop() if rates else 360.0
     out = summarise(per_record, fs_hz, samples / fs_hz / 3600.0)
+    out["fs_hz"] = fs_hz
     out["model_version"] = None if classifier is None else classifier.version
     return out
 
