@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,10 +53,11 @@ STRIP_S = 4.0
 #: interval (an onset is judged abrupt only against a trusted interval). 7: the beat
 #: featurizer keeps a sinus RR history (for models that name its sinus columns). 8: the VT
 #: rules' back-to-dominant and QRS-quality settings and run qualities, and the AF measure's
-#: ``af_skip_label_corr`` (a version-7 state crashed the VT rule with an AttributeError). A stored
+#: ``af_skip_label_corr`` (a version-7 state crashed the VT rule with an AttributeError), and
+#: the state keeps its open alerts (``open_alerts``), so that a later layout can end them. A stored
 #: state of another version (states pickled before the field existed read as 1) is dropped and
 #: the patient restarts at the chunk (counted as a discontinuity; the beat count is kept), never
-#: unpickled into a half-compatible monitor.
+#: unpickled into a half-compatible monitor; the alarms it had open end where its signal ended.
 ECG_STATE_VERSION = 8
 
 
@@ -84,6 +85,9 @@ class PatientState:
     next_sample: int
     beats_total: int = 0
     active_alarms: dict[str, str] = field(default_factory=dict)  # alarm type -> alert id
+    # alarm type -> its latest raise or update alert: what it takes to end the alarm when this
+    # state is dropped (a stored state of another layout; see process_chunk)
+    open_alerts: dict[str, Alert] = field(default_factory=dict)
     outbox: deque[ChunkOutputs] = field(default_factory=lambda: deque(maxlen=OUTBOX_CHUNKS))
     # Lead 1 of the last STRIP_S seconds as sent (int16 ADC units or float32 physical): half the
     # size of float32 for recordings, and this state is written to the changelog every chunk.
@@ -123,6 +127,7 @@ class PatientState:
         fresh = PatientState.start(chunk, mains_hz=mains_hz)
         fresh.beats_total = self.beats_total
         fresh.active_alarms = dict(self.active_alarms)
+        fresh.open_alerts = dict(self.open_alerts)
         return fresh
 
     def continues(self, chunk: SampleChunk) -> bool:
@@ -199,8 +204,12 @@ def process_chunk(
 
     restarted = state is not None and not state.continues(chunk)
     ended: MonitorUpdate | None = None
+    orphans: list[Alert] = []
     if state is not None and not state.compatible():
-        fresh = PatientState.start(chunk, mains_hz=mains_hz)  # stale layout: start afresh
+        # Stale layout: start afresh, and end the alarms it had open (its monitor is not to be
+        # trusted to flush them) where its signal ended.
+        orphans = _end_open_alerts(state, now)
+        fresh = PatientState.start(chunk, mains_hz=mains_hz)
         fresh.beats_total, state, restarted = state.beats_total, fresh, True
     elif state is None:
         state = PatientState.start(chunk, mains_hz=mains_hz)
@@ -223,11 +232,29 @@ def process_chunk(
             model_version=update.model_version,
         )
     _update_strip(state, chunk)
-    outputs = _outputs(state, chunk, update, now)
+    outputs = _outputs(state, chunk, update, now, orphans)
     state.next_seq = chunk.seq + 1
     state.next_sample = chunk.end_sample
     state.outbox.append(outputs)
     return ChunkResult("processed", state, outputs, restarted=restarted)
+
+
+def _end_open_alerts(stale: PatientState, now: float) -> list[Alert]:
+    """End events for the alarms a dropped state had open, at the sample its signal ended.
+
+    Only the plain fields of the state are read (``open_alerts``, ``next_sample``), which
+    unpickle whatever the monitor's layout; a state older than ``open_alerts`` ends nothing.
+    """
+    fields = vars(stale)
+    end = int(fields.get("next_sample", 0))
+    ended = []
+    for alert in fields.get("open_alerts", {}).values():
+        last = max(end, alert.onset_sample)
+        ended.append(
+            replace(alert, state="end", end_sample=last, sample_index=last, heart_rate_bpm=None,
+                    time_unix_s=now)
+        )  # fmt: skip
+    return ended
 
 
 def _update_strip(state: PatientState, chunk: SampleChunk) -> None:
@@ -248,8 +275,13 @@ def _strip_mv(state: PatientState, chunk: SampleChunk) -> list[float]:
 
 
 def _outputs(
-    state: PatientState, chunk: SampleChunk, update: MonitorUpdate, now: float
+    state: PatientState,
+    chunk: SampleChunk,
+    update: MonitorUpdate,
+    now: float,
+    ended: list[Alert] | None = None,
 ) -> ChunkOutputs:
+    """The chunk's messages; ``ended`` are end events published before the monitor's."""
     beats = None
     if update.beats:
         state.beats_total += len(update.beats)
@@ -262,7 +294,7 @@ def _outputs(
             detector_version=DETECTOR_VERSION,
             model_version=update.model_version,
         )
-    alerts = []
+    alerts = list(ended or [])
     strip_start = chunk.end_sample - len(state.strip)
     for event in update.alarms:
         aid = alert_id(state.patient_id, event.kind, event.onset_sample)
@@ -296,6 +328,10 @@ def _outputs(
                 time_unix_s=now,
             )
         )
+        if event.state == "end":
+            state.open_alerts.pop(event.kind, None)
+        else:
+            state.open_alerts[event.kind] = alerts[-1]
     vitals = Vitals(
         patient_id=state.patient_id,
         source=state.source,

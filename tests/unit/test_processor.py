@@ -165,3 +165,41 @@ def test_a_stored_state_of_another_layout_restarts_the_patient() -> None:
     assert result.state.state_version == ECG_STATE_VERSION
     assert result.state.beats_total == state.beats_total
     assert result.state.monitor.start_index == cs[5].start_sample
+
+
+def test_a_dropped_state_of_another_layout_ends_the_alarms_it_had_open() -> None:
+    cs = chunks(12, events=("asystole@3:20",))
+    state, _ = run(cs[:10])
+    assert "asystole" in state.open_alerts  # raised, not ended
+    open_alert = state.open_alerts["asystole"]
+    assert open_alert.id == state.active_alarms["asystole"]
+    stale = pickle.loads(pickle.dumps(state))
+    stale.state_version = ECG_STATE_VERSION - 1  # as a release of another layout wrote it
+    result = process_chunk(stale, cs[10], now_unix_s=2.0)
+    assert result.outcome == "processed"
+    assert result.restarted
+    assert result.outputs is not None
+    ends = [a for a in result.outputs.alerts if a.id == open_alert.id]
+    assert [(a.state, a.end_sample, a.priority) for a in ends] == [
+        ("end", state.next_sample, open_alert.priority)
+    ]
+    assert result.state is not None
+    assert open_alert.id not in result.state.active_alarms.values()
+    # a state from before the field existed ends nothing, and is still replaced
+    older = pickle.loads(pickle.dumps(state))
+    del older.__dict__["open_alerts"]
+    older.state_version = ECG_STATE_VERSION - 1
+    result = process_chunk(older, cs[10], now_unix_s=2.0)
+    assert result.outcome == "processed"
+    assert result.restarted
+    assert result.outputs is not None
+    assert all(a.id != open_alert.id for a in result.outputs.alerts)
+
+
+def test_open_alerts_follow_the_alarms_raised_and_ended() -> None:
+    cs = chunks(30, events=("asystole@3:8",))
+    state, _ = run(cs[:8])
+    assert set(state.open_alerts) == set(state.active_alarms) == {"asystole"}
+    state, _ = run(cs[8:], state)
+    assert "asystole" not in state.open_alerts
+    assert set(state.open_alerts) == set(state.active_alarms)
