@@ -85,8 +85,8 @@ class PatientState:
     next_sample: int
     beats_total: int = 0
     active_alarms: dict[str, str] = field(default_factory=dict)  # alarm type -> alert id
-    # alarm type -> its latest raise or update alert: what it takes to end the alarm when this
-    # state is dropped (a stored state of another layout; see process_chunk)
+    # alarm type -> its latest raise or update alert, without its evidence strip: what it takes
+    # to end the alarm when this state is dropped (a stored state of another layout)
     open_alerts: dict[str, Alert] = field(default_factory=dict)
     outbox: deque[ChunkOutputs] = field(default_factory=lambda: deque(maxlen=OUTBOX_CHUNKS))
     # Lead 1 of the last STRIP_S seconds as sent (int16 ADC units or float32 physical): half the
@@ -330,8 +330,9 @@ def _outputs(
         )
         if event.state == "end":
             state.open_alerts.pop(event.kind, None)
-        else:
-            state.open_alerts[event.kind] = alerts[-1]
+        else:  # without the strip: this state is pickled to the changelog every chunk
+            evidence = {k: v for k, v in alerts[-1].evidence.items() if k != "strip"}
+            state.open_alerts[event.kind] = replace(alerts[-1], evidence=evidence)
     vitals = Vitals(
         patient_id=state.patient_id,
         source=state.source,

@@ -183,6 +183,8 @@ def test_a_dropped_state_of_another_layout_ends_the_alarms_it_had_open() -> None
     assert [(a.state, a.end_sample, a.priority) for a in ends] == [
         ("end", state.next_sample, open_alert.priority)
     ]
+    assert "strip" not in ends[0].evidence  # the state keeps no strip per open alarm
+    assert ends[0].evidence["latching"] is True  # asystole latches
     assert result.state is not None
     assert open_alert.id not in result.state.active_alarms.values()
     # a state from before the field existed ends nothing, and is still replaced
