@@ -84,9 +84,9 @@ class PatientState:
     next_seq: int
     next_sample: int
     beats_total: int = 0
-    active_alarms: dict[str, str] = field(default_factory=dict)  # alarm type -> alert id
-    # alarm type -> its latest raise or update alert, without its evidence strip: what it takes
-    # to end the alarm when this state is dropped (a stored state of another layout)
+    # alarm type -> its latest raise or update alert, without its evidence strip: the open
+    # alarms (active_alarms), and what it takes to end them when this state is dropped (a
+    # stored state of another layout)
     open_alerts: dict[str, Alert] = field(default_factory=dict)
     outbox: deque[ChunkOutputs] = field(default_factory=lambda: deque(maxlen=OUTBOX_CHUNKS))
     # Lead 1 of the last STRIP_S seconds as sent (int16 ADC units or float32 physical): half the
@@ -98,6 +98,11 @@ class PatientState:
     source_partition: int = -1
     source_offset: int = -1
     state_version: int = ECG_STATE_VERSION
+
+    @property
+    def active_alarms(self) -> dict[str, str]:
+        """Alarm type -> alert id of the alarms open now."""
+        return {kind: alert.id for kind, alert in self.open_alerts.items()}
 
     def compatible(self) -> bool:
         """Whether this (unpickled) state was written by this code's layout."""
@@ -126,7 +131,6 @@ class PatientState:
         """A new state at ``chunk`` that keeps the patient's beat count and open alarms."""
         fresh = PatientState.start(chunk, mains_hz=mains_hz)
         fresh.beats_total = self.beats_total
-        fresh.active_alarms = dict(self.active_alarms)
         fresh.open_alerts = dict(self.open_alerts)
         return fresh
 
@@ -298,10 +302,6 @@ def _outputs(
     strip_start = chunk.end_sample - len(state.strip)
     for event in update.alarms:
         aid = alert_id(state.patient_id, event.kind, event.onset_sample)
-        if event.state == "raise":
-            state.active_alarms[event.kind] = aid
-        elif event.state == "end":
-            state.active_alarms.pop(event.kind, None)
         alerts.append(
             Alert(
                 id=aid,
@@ -330,7 +330,8 @@ def _outputs(
         )
         if event.state == "end":
             state.open_alerts.pop(event.kind, None)
-        else:  # without the strip: this state is pickled to the changelog every chunk
+        elif event.state == "raise" or event.kind in state.open_alerts:
+            # without the strip: this state is pickled to the changelog every chunk
             evidence = {k: v for k, v in alerts[-1].evidence.items() if k != "strip"}
             state.open_alerts[event.kind] = replace(alerts[-1], evidence=evidence)
     vitals = Vitals(
@@ -341,7 +342,7 @@ def _outputs(
         heart_rate_bpm=None if update.heart_rate_bpm is None else round(update.heart_rate_bpm, 1),
         signal_ok=update.signal_ok,
         beats_total=state.beats_total,
-        active_alarms=sorted(state.active_alarms),
+        active_alarms=sorted(state.open_alerts),
         time_unix_s=now,
     )
     return ChunkOutputs(chunk.seq, beats, vitals, tuple(alerts))
